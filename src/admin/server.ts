@@ -1,0 +1,130 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { GatewayError, invalidRequest, storeUnavailable } from '../errors.js';
+import type { Logger } from '../log.js';
+import { asGatewayError, sendError, sendJson } from '../proxy/respond.js';
+import type { Runtime } from '../runtime.js';
+import type { RevocationStore } from '../store/types.js';
+import { readJsonObject } from './body.js';
+import type { Metrics } from './metrics.js';
+
+export interface AdminDeps {
+  current(): Runtime;
+  store: RevocationStore;
+  logger: Logger;
+  metrics: Metrics;
+  /** extra readiness checks (e.g. the users file) */
+  extraReadiness?: () => string[];
+}
+
+/** Seconds a subject cut-off must be remembered: as long as any token issued before it can live. */
+export function subjectCutoffTtl(rt: Runtime): number {
+  const issuer = rt.config.issuer;
+  const longest = Math.max(issuer?.accessTokenTtlMs ?? 0, issuer?.refreshTokenTtlMs ?? 0, 24 * 3600 * 1000);
+  return Math.ceil(longest / 1000);
+}
+
+export function readinessProblems(deps: AdminDeps): string[] {
+  const rt = deps.current();
+  const problems: string[] = [];
+  for (const { iss, source } of rt.keySources) {
+    if (!source.ready()) problems.push(`issuer ${iss}: ${source.problem() ?? 'keys not loaded'}`);
+  }
+  const state = deps.store.state();
+  if (!state.ok) problems.push(`revocation store: ${state.reason}`);
+  problems.push(...(deps.extraReadiness?.() ?? []));
+  return problems;
+}
+
+/**
+ * The admin listener (SPEC §6). It has no authentication of its own: bind it
+ * to loopback or a private interface only (the default is 127.0.0.1).
+ */
+export function createAdminServer(deps: AdminDeps): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && path === '/readyz') {
+      const problems = readinessProblems(deps);
+      return problems.length === 0 ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reasons: problems });
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const text = await deps.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (path === '/admin/revoke') {
+      if (req.method !== 'POST') throw new GatewayError('method_not_allowed', 'Use POST', 'method_not_allowed', { headers: { allow: 'POST' } });
+      await revoke(deps, await readJsonObject(req, 64 * 1024));
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    throw new GatewayError('not_found', 'No such admin endpoint', 'no_route');
+  };
+  return createServer((req, res) => {
+    const requestId = randomUUID();
+    handle(req, res).catch((err: unknown) => {
+      const gw = asGatewayError(err);
+      if (gw.code === 'server_error') deps.logger.error({ err }, 'admin request failed');
+      sendError(res, gw, requestId);
+    });
+  });
+}
+
+/** POST /admin/revoke: `{jti, exp}` | `{sub}` (every token issued before now) | `{token}`. */
+async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<void> {
+  const rt = deps.current();
+  const now = Math.floor(Date.now() / 1000);
+  const keys = ['jti', 'sub', 'token'].filter((k) => body[k] !== undefined);
+  if (keys.length !== 1) throw invalidRequest('Send exactly one of {"jti": ..., "exp": ...}, {"sub": ...} or {"token": ...}', 'bad_revoke');
+  const ttl = subjectCutoffTtl(rt);
+  const write = async (op: () => Promise<void>, what: Record<string, unknown>) => {
+    try {
+      await op();
+    } catch (err) {
+      deps.metrics.storeErrors.labels('write').inc();
+      deps.logger.error({ err: (err as Error).message, ...what }, 'revocation write failed');
+      throw storeUnavailable('store_write_failed');
+    }
+    deps.logger.info(what, 'revoked');
+  };
+  if (body.jti !== undefined) {
+    if (typeof body.jti !== 'string' || body.jti === '') throw invalidRequest('"jti" must be a non-empty string', 'bad_revoke');
+    if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isFinite(body.exp))) throw invalidRequest('"exp" must be a number of seconds since the epoch', 'bad_revoke');
+    const exp = typeof body.exp === 'number' ? body.exp : now + ttl;
+    const jti = body.jti;
+    return write(() => deps.store.revokeJti(jti, exp), { jti, exp });
+  }
+  if (body.sub !== undefined) {
+    if (typeof body.sub !== 'string' || body.sub === '') throw invalidRequest('"sub" must be a non-empty string', 'bad_revoke');
+    const sub = body.sub;
+    return write(() => deps.store.revokeSubject(sub, now, ttl), { sub, before: now });
+  }
+  if (typeof body.token !== 'string' || body.token === '') throw invalidRequest('"token" must be a token string', 'bad_revoke');
+  // Only tokens this gateway would accept are revoked: a forged token must not be able to name someone else's jti.
+  let verified;
+  try {
+    verified = await rt.verifier.verify(body.token);
+  } catch {
+    const exp = safeExp(body.token);
+    if (exp !== null && exp <= now) return; // already dead
+    throw invalidRequest('The token is not one this gateway accepts', 'bad_revoke_token');
+  }
+  const { jti, sid, exp } = verified;
+  if (!jti && !sid) throw invalidRequest('The token has no jti; revoke its subject instead', 'bad_revoke_token');
+  // A leaked token means its login session is compromised too: the session's refresh family dies with it.
+  if (sid) await write(() => deps.store.revokeFamily(sid, now + ttl), { sid });
+  if (jti) await write(() => deps.store.revokeJti(jti, exp), { jti, exp });
+}
+
+function safeExp(token: string): number | null {
+  try {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
+}

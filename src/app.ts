@@ -1,0 +1,186 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Metrics } from './admin/metrics.js';
+import { createAdminServer } from './admin/server.js';
+import { loadConfig } from './config/load.js';
+import type { GatehouseConfig, ListenAddress } from './config/schema.js';
+import { GatewayError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { createRequestHandler, createUpgradeHandler, writeRawError, type LocalEndpoints } from './proxy/handler.js';
+import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
+import { MemoryStore } from './store/memory.js';
+import type { RevocationStore } from './store/types.js';
+
+export interface GatewayOptions {
+  config: GatehouseConfig;
+  /** file to re-read on reload(); defaults to config.sourcePath */
+  configPath?: string | null;
+  logger?: Logger;
+  store?: RevocationStore;
+  metrics?: Metrics;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** One gateway process: main listener, admin listener, the current Runtime, the store. */
+export class Gateway {
+  private rt: Runtime;
+  private stopping: Promise<void> | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    rt: Runtime,
+    readonly store: RevocationStore,
+    readonly logger: Logger,
+    readonly metrics: Metrics,
+    readonly server: Server,
+    readonly admin: Server | null,
+    private readonly configPath: string | null,
+  ) {
+    this.rt = rt;
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const { config } = opts;
+    const logger = opts.logger ?? createLogger(config.log.level);
+    const metrics = opts.metrics ?? new Metrics();
+    const store = opts.store ?? createStore(config);
+    let rt: Runtime;
+    try {
+      rt = await buildRuntime(config, logger, metrics);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    let current = rt;
+    const deps = { current: () => current, store, logger, metrics };
+    const server = createServer({
+      maxHeaderSize: config.server.maxHeaderBytes,
+      headersTimeout: config.server.headersTimeoutMs,
+      requestTimeout: config.server.requestTimeoutMs,
+      keepAliveTimeout: config.server.keepAliveTimeoutMs,
+      requireHostHeader: true,
+      insecureHTTPParser: false,
+      joinDuplicateHeaders: false,
+    });
+    const admin = config.admin.listen ? createAdminServer(deps) : null;
+    const gw = new Gateway(rt, store, logger, metrics, server, admin, opts.configPath ?? config.sourcePath);
+    // The handlers read the runtime through the gateway so reload() swaps it for everyone.
+    current = rt;
+    deps.current = () => gw.rt;
+    server.on('request', createRequestHandler({ ...deps, endpoints: gw.endpoints }));
+    server.on('upgrade', createUpgradeHandler(deps));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
+    server.on('connection', (socket: Socket) => {
+      gw.sockets.add(socket);
+      socket.once('close', () => gw.sockets.delete(socket));
+    });
+    try {
+      await listen(server, config.server.listen, 'server.listen');
+      if (admin) await listen(admin, config.admin.listen as ListenAddress, 'admin.listen');
+    } catch (err) {
+      server.close();
+      admin?.close();
+      await closeRuntime(rt);
+      await store.close();
+      throw err;
+    }
+    logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
+    return gw;
+  }
+
+  /** Hook for the token service; set before traffic arrives. */
+  endpoints: LocalEndpoints | undefined = undefined;
+
+  get runtime(): Runtime {
+    return this.rt;
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  adminAddress(): AddressInfo | null {
+    return (this.admin?.address() as AddressInfo | null) ?? null;
+  }
+
+  /** Re-reads the config file (SIGHUP). A bad file is logged and the running config kept. */
+  async reload(next?: GatehouseConfig): Promise<boolean> {
+    let rt: Runtime;
+    try {
+      const config = next ?? loadConfig(this.configPath ?? 'config/gatehouse.yaml');
+      rt = await buildRuntime(config, this.logger, this.metrics);
+      const old = this.rt.config;
+      if (config.server.listen.host !== old.server.listen.host || config.server.listen.port !== old.server.listen.port) {
+        this.logger.warn('server.listen changed: restart to apply it; other changes are live');
+      }
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running config');
+      return false;
+    }
+    const old = this.rt;
+    this.rt = rt;
+    this.logger.info({ routes: rt.config.routes.length }, 'config reloaded');
+    // undici's Pool.close() lets requests already in flight on the old pools finish.
+    void closeRuntime(old);
+    return true;
+  }
+
+  /** Stop accepting, let in-flight requests finish (bounded by server.shutdownTimeout), then close everything. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const deadline = Date.now() + this.rt.config.server.shutdownTimeoutMs;
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.admin?.close();
+      this.server.closeIdleConnections();
+      const ticker = setInterval(() => this.server.closeIdleConnections(), 50);
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref());
+      await Promise.race([closed, timeout]);
+      clearInterval(ticker);
+      for (const s of this.sockets) s.destroy();
+      this.admin?.closeAllConnections();
+      await closeRuntime(this.rt);
+      await this.store.close();
+      this.logger.info('gatehouse stopped');
+      this.logger.flush();
+    })();
+    return this.stopping;
+  }
+}
+
+export function createStore(config: GatehouseConfig): RevocationStore {
+  if (config.revocation.store === 'redis') throw new StartupError('revocation.store: redis is not available in this build yet; use memory');
+  return new MemoryStore();
+}
+
+function listen(server: Server, addr: ListenAddress, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err.message;
+      reject(new StartupError(`${what}: cannot listen on ${addr.host}:${addr.port}: ${why}`));
+    };
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Parser-level failures (smuggling, bad framing, oversized headers): answer once and close (SECURITY.md P19-P24). */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const requestId = crypto.randomUUID();
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    writeRawError(socket, new GatewayError('request_header_fields_too_large', 'Request headers are too large', 'header_overflow', { close: true }), requestId);
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    writeRawError(socket, new GatewayError('invalid_request', 'The request took too long to arrive', 'request_timeout', { status: 408, close: true }), requestId);
+  } else {
+    writeRawError(socket, new GatewayError('invalid_request', 'Malformed HTTP request', `parse_error_${(err.code ?? 'unknown').toLowerCase()}`, { close: true }), requestId);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The validated, normalised configuration. Durations are milliseconds, listen
+ * addresses are split, single values that may be lists are lists. Everything
+ * here is frozen after validation (see load.ts).
+ */
+
+export type AuthMode = 'public' | 'optional' | 'required';
+export type ClaimValue = string | number | boolean | null | ClaimValue[];
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface AuthRule {
+  mode: AuthMode;
+  /** any of these roles grants access */
+  roles: readonly string[];
+  /** every one of these scopes is needed */
+  scopes: readonly string[];
+  /** dotted claim path -> value it must equal */
+  claims: Readonly<Record<string, ClaimValue>>;
+}
+
+export interface RouteConfig {
+  name: string;
+  match: { path: string; methods: readonly string[] | null; host: string | null };
+  upstreams: readonly string[];
+  stripPrefix: string | null;
+  timeoutMs: number;
+  websocket: boolean;
+  preserveHost: boolean;
+  auth: AuthRule;
+}
+
+export interface KeyFileRef {
+  file: string;
+}
+
+export interface IssuerConfig {
+  iss: string;
+  audience: readonly string[];
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  signingKeys: readonly KeyFileRef[];
+  users: { file: string } | null;
+  claims: readonly string[];
+}
+
+export interface TrustedIssuerConfig {
+  iss: string;
+  jwksUri: string | null;
+  keys: readonly KeyFileRef[];
+  audience: readonly string[];
+  algorithms: readonly string[];
+  rolesClaim: string;
+  scopeClaim: string;
+  jwksRefreshMs: number;
+  jwksCooldownMs: number;
+  jwksTimeoutMs: number;
+}
+
+export interface RedisConfig {
+  url: string | null;
+  cluster: readonly string[] | null;
+  sentinels: readonly string[] | null;
+  sentinelName: string | null;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+}
+
+export interface GatehouseConfig {
+  server: {
+    listen: ListenAddress;
+    workers: number | 'auto';
+    trustedProxies: readonly string[];
+    maxHeaderBytes: number;
+    upstreamTimeoutMs: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    shutdownTimeoutMs: number;
+    maxConnectionsPerUpstream: number;
+  };
+  admin: { listen: ListenAddress | null };
+  issuer: IssuerConfig | null;
+  trustedIssuers: readonly TrustedIssuerConfig[];
+  verify: {
+    algorithms: readonly string[];
+    clockToleranceMs: number;
+    maxTokenAgeMs: number | null;
+    maxTokenBytes: number;
+    cache: { maxEntries: number };
+  };
+  revocation: {
+    store: 'memory' | 'redis';
+    redis: RedisConfig;
+    onStoreError: 'deny' | 'allow';
+  };
+  identity: {
+    headers: Readonly<Record<string, string>>;
+    forwardToken: boolean;
+  };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  routes: readonly RouteConfig[];
+  /** directory of the config file: relative key/user file paths resolve against the working directory, like the spec's example */
+  sourcePath: string | null;
+}
+
+/** Algorithms Gatehouse can verify. HS* is deliberately absent: shared secrets have no place in a proxy that trusts many issuers. */
+export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+
+/** Every default in one place (STYLE.md habit 4). Durations here are in the YAML form. */
+export const DEFAULTS = {
+  server: {
+    listen: '127.0.0.1:8080',
+    workers: 1,
+    trustedProxies: [] as string[],
+    maxHeaderBytes: 16384,
+    upstreamTimeout: '30s',
+    headersTimeout: '10s',
+    requestTimeout: '60s',
+    keepAliveTimeout: '5s',
+    shutdownTimeout: '10s',
+    maxConnectionsPerUpstream: 256,
+  },
+  admin: { listen: '127.0.0.1:9090' },
+  issuer: {
+    audience: 'api',
+    accessTokenTtl: '15m',
+    refreshTokenTtl: '14d',
+    claims: [] as string[],
+  },
+  trustedIssuer: {
+    algorithms: ['RS256'],
+    rolesClaim: 'roles',
+    scopeClaim: 'scope',
+    jwksRefresh: '10m',
+    jwksCooldown: '30s',
+    jwksTimeout: '5s',
+  },
+  verify: {
+    algorithms: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    clockTolerance: '30s',
+    maxTokenBytes: 8192,
+    cache: { maxEntries: 100000 },
+  },
+  revocation: {
+    store: 'memory',
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:', commandTimeout: '500ms' },
+    onStoreError: 'deny',
+  },
+  identity: {
+    headers: { 'X-User-Id': 'sub', 'X-User-Roles': 'roles', 'X-User-Scopes': 'scope' } as Record<string, string>,
+    forwardToken: true,
+  },
+  log: { level: 'info' },
+  route: { auth: 'required', websocket: true, preserveHost: true },
+} as const;

@@ -1,0 +1,100 @@
+import { invalidRequest, invalidToken, missingToken, storeUnavailable } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import type { RevocationStore } from '../store/types.js';
+import { authorize } from './authorize.js';
+import type { RequestContext } from './context.js';
+import { extractBearer } from './extract.js';
+import { matchRoute } from './match.js';
+import { normaliseTarget } from './normalize.js';
+
+export interface StageDeps {
+  rt: Runtime;
+  store: RevocationStore;
+  onStoreBypass?: () => void;
+}
+
+/** A stage either returns (possibly marking the request settled) or throws a GatewayError. */
+type Stage = (ctx: RequestContext, deps: StageDeps) => void | Promise<void>;
+
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=-]+)(?::\d{1,5})?$/;
+
+/** P17: exactly one Host, no userinfo, no path. Node already refuses a missing Host on HTTP/1.1. */
+const checkRequest: Stage = (ctx) => {
+  let hosts = 0;
+  const raw = ctx.req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') hosts++;
+  const host = ctx.req.headers.host;
+  if (hosts > 1) throw invalidRequest('More than one Host header', 'duplicate_host', true);
+  if (host !== undefined && !HOST.test(host)) throw invalidRequest('Malformed Host header', 'bad_host', true);
+};
+
+const normalise: Stage = (ctx) => {
+  const t = normaliseTarget(ctx.req.url ?? '/');
+  ctx.path = t.path;
+  ctx.segments = t.segments;
+  ctx.query = t.query;
+};
+
+const match: Stage = (ctx, { rt }) => matchRoute(rt.routes, ctx);
+
+const extract: Stage = (ctx) => {
+  const mode = ctx.route!.config.auth.mode;
+  if (mode === 'public') {
+    ctx.outcome = 'public';
+    return;
+  }
+  const found = extractBearer(ctx.req.rawHeaders, ctx.query);
+  if (found.kind === 'bearer') {
+    ctx.token = found.token;
+    return;
+  }
+  if (mode === 'optional') {
+    ctx.outcome = 'anonymous';
+    return;
+  }
+  throw missingToken(found.kind === 'none' ? 'no_token' : 'not_bearer');
+};
+
+const verify: Stage = (ctx, { rt }) => {
+  if (ctx.token === null) return;
+  const result = rt.verifier.verify(ctx.token);
+  if (result instanceof Promise) {
+    return result.then((v) => {
+      ctx.identity = v;
+    });
+  }
+  ctx.identity = result;
+  return undefined;
+};
+
+/** SPEC §5.5: jti, the subject's cut-off and the login session, from the store's local view. */
+const checkRevoked: Stage = (ctx, { store, rt, onStoreBypass }) => {
+  const id = ctx.identity;
+  if (!id) return;
+  const state = store.state();
+  if (!state.ok) {
+    if (rt.config.revocation.onStoreError === 'deny') throw storeUnavailable(`store_down`);
+    onStoreBypass?.();
+  }
+  const by = store.check(id);
+  if (by) throw invalidToken(`revoked_${by}`, 'The access token has been revoked');
+};
+
+const authorizeStage: Stage = (ctx) => {
+  if (!ctx.identity) return;
+  authorize(ctx.route!.config.auth, ctx.identity);
+  ctx.outcome = 'authenticated';
+};
+
+/** The request pipeline of STYLE.md, in order: PREPARE, then (unless Gatehouse answers itself) AUTHENTICATE. */
+export const PREPARE: readonly Stage[] = [checkRequest, normalise];
+export const AUTHENTICATE: readonly Stage[] = [match, extract, verify, checkRevoked, authorizeStage];
+export const STAGES: readonly Stage[] = [...PREPARE, ...AUTHENTICATE];
+
+/** Runs the stages in order; throws the first GatewayError. Only the caller catches. */
+export async function admit(ctx: RequestContext, deps: StageDeps, stages: readonly Stage[] = STAGES): Promise<void> {
+  for (const stage of stages) {
+    const pending = stage(ctx, deps);
+    if (pending) await pending;
+  }
+}

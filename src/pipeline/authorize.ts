@@ -1,0 +1,25 @@
+import type { AuthRule, ClaimValue } from '../config/schema.js';
+import { insufficientScope } from '../errors.js';
+import { claimAt } from '../tokens/claims.js';
+import type { VerifiedToken } from '../tokens/verifier.js';
+
+/**
+ * Route rules (SPEC §2): roles = any of, scopes = all of, claims = equal.
+ * Matching is exact and case-sensitive on elements (SECURITY.md J24).
+ */
+export function authorize(rule: AuthRule, token: VerifiedToken): void {
+  if (rule.roles.length > 0 && !rule.roles.some((r) => token.roles.includes(r))) {
+    throw insufficientScope('missing_role', 'The access token lacks a role this resource requires');
+  }
+  if (rule.scopes.length > 0 && !rule.scopes.every((s) => token.scopes.includes(s))) {
+    throw insufficientScope('missing_scope', 'The access token lacks a scope this resource requires');
+  }
+  for (const [path, want] of Object.entries(rule.claims)) {
+    if (!claimEquals(claimAt(token.claims, path), want)) throw insufficientScope('claim_mismatch', 'The access token does not meet this resource\'s requirements');
+  }
+}
+
+function claimEquals(have: unknown, want: ClaimValue): boolean {
+  if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => have[i] === w);
+  return have === want;
+}

@@ -1,0 +1,104 @@
+import { invalidRequest } from '../errors.js';
+
+export interface NormalisedTarget {
+  /** normalised path: what is matched and what is forwarded */
+  path: string;
+  /** segments used for route matching: ";params" removed, no trailing empty segment */
+  segments: string[];
+  /** "?..." exactly as received, or "" */
+  query: string;
+}
+
+// A path made only of safe pchars, without "." / ".." segments, "%", ";" or "//": nothing to normalise.
+const PLAIN = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/;
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const HEX = '0123456789ABCDEF';
+
+const reject = (why: string) => invalidRequest(`The request path is not acceptable: ${why}`, 'bad_path');
+
+/**
+ * SPEC §5.1. Route rules are only as strong as this function: the normalised
+ * path is both what the route table sees and what the upstream receives, so a
+ * backend can never resolve a path differently from the rule that let it in.
+ * - percent-encoded unreserved characters are decoded (`%61` -> `a`, `%2e` -> `.`)
+ * - encoded "/" or "\", any NUL/control character (raw or encoded), a raw "\"
+ *   and non-origin-form targets (`http://host/x`, `*`) are refused with 400
+ * - `.` and `..` are resolved; `..` above the root is refused; `//` is collapsed
+ * - other escapes stay encoded with upper-case hex (`%c0%af` -> `%C0%AF`)
+ * - `..;x` / `.;x` segments (Tomcat's path-parameter trick) are refused, and
+ *   `;params` are ignored for matching, so `/admin;x=1` is matched as `/admin`
+ */
+export function normaliseTarget(target: string): NormalisedTarget {
+  if (target.charCodeAt(0) !== 47 /* / */) throw reject('only origin-form targets ("/path") are accepted');
+  const q = target.indexOf('?');
+  const raw = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q);
+  if (PLAIN.test(raw)) {
+    const segments = raw === '/' ? [] : raw.slice(1).split('/');
+    if (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
+    return { path: raw, segments, query };
+  }
+  if (/[\u0000-\u001f\u007f]/.test(query) || query.includes('#')) throw reject('control characters or "#" in the query');
+  const decoded = decodeUnreserved(raw);
+  const input = decoded.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < input.length; i++) {
+    const seg = input[i] as string;
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) throw reject('it climbs above the root');
+      out.pop();
+      continue;
+    }
+    const semi = seg.indexOf(';');
+    if (semi !== -1) {
+      const name = seg.slice(0, semi);
+      if (name === '.' || name === '..') throw reject('dot segments with path parameters');
+    }
+    out.push(seg);
+  }
+  const last = input[input.length - 1];
+  const trailing = out.length > 0 && (last === '' || last === '.' || last === '..');
+  const path = '/' + out.join('/') + (trailing ? '/' : '');
+  const segments = out.map((s) => {
+    const semi = s.indexOf(';');
+    return semi === -1 ? s : s.slice(0, semi);
+  });
+  return { path, segments, query };
+}
+
+function decodeUnreserved(raw: string): string {
+  let out = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 37 /* % */) {
+      const h = parseHexByte(raw, i + 1);
+      if (h < 0) throw reject('malformed percent-encoding');
+      i += 2;
+      if (h === 0x2f || h === 0x5c) throw reject('encoded "/" or "\\"');
+      if (h < 0x20 || h === 0x7f) throw reject('encoded control character');
+      const ch = String.fromCharCode(h);
+      out += h < 0x80 && UNRESERVED.test(ch) ? ch : '%' + HEX[h >> 4] + HEX[h & 15];
+      continue;
+    }
+    if (c === 92 /* \ */) throw reject('"\\" is not allowed');
+    if (c <= 0x20 || c >= 0x7f) throw reject('raw control, space or non-ASCII character');
+    if (c === 35 /* # */) throw reject('"#" is not allowed');
+    out += raw[i];
+  }
+  return out;
+}
+
+function parseHexByte(s: string, at: number): number {
+  if (at + 1 >= s.length) return -1;
+  const hi = hexValue(s.charCodeAt(at));
+  const lo = hexValue(s.charCodeAt(at + 1));
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}

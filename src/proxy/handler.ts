@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Metrics } from '../admin/metrics.js';
+import { GatewayError, invalidRequest } from '../errors.js';
+import type { Logger } from '../log.js';
+import { AUTHENTICATE, PREPARE, admit } from '../pipeline/admit.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Runtime } from '../runtime.js';
+import type { RevocationStore } from '../store/types.js';
+import { upstreamError } from './forwarder.js';
+import { clientAddress } from './headers.js';
+import { asGatewayError, sendError } from './respond.js';
+import { upstreamHeaders, upstreamPath } from './upstream-request.js';
+
+/** Gatehouse's own endpoints (token service); returns true when it answered the request. */
+export type LocalEndpoints = (ctx: RequestContext, res: ServerResponse) => boolean | Promise<boolean>;
+
+export interface HandlerDeps {
+  current(): Runtime;
+  store: RevocationStore;
+  logger: Logger;
+  metrics: Metrics;
+  endpoints?: LocalEndpoints;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function newContext(req: IncomingMessage, rt: Runtime): RequestContext {
+  const given = req.headers['x-request-id'];
+  return {
+    req,
+    requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(),
+    startedAt: performance.now(),
+    clientIp: clientAddress(req, rt.trusted, rt.anyTrusted),
+    path: '',
+    segments: [],
+    query: '',
+    route: null,
+    token: null,
+    identity: null,
+    outcome: 'error',
+    reason: 'ok',
+  };
+}
+
+export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { metrics, logger, store } = deps;
+  const onStoreBypass = () => metrics.storeErrors.labels('allowed_while_down').inc();
+  const finish = (ctx: RequestContext, status: number, upstream: string | null) => {
+    const ms = performance.now() - ctx.startedAt;
+    const route = ctx.route?.name ?? '(none)';
+    metrics.requests.labels(route, String(status)).inc();
+    metrics.authDecisions.labels(ctx.outcome, ctx.reason).inc();
+    if (upstream) metrics.upstreamLatency.labels(route).observe(ms / 1000);
+    // The path is logged without its query string: tokens and secrets must never reach logs (P28).
+    logger.info({ reqId: ctx.requestId, method: ctx.req.method, path: ctx.path || '(unparsed)', route, status, ms: Math.round(ms * 10) / 10, auth: ctx.outcome, reason: ctx.reason, client: ctx.clientIp, sub: ctx.identity?.sub, upstream }, 'request');
+  };
+  const fail = (ctx: RequestContext, res: ServerResponse, err: unknown) => {
+    const gw = asGatewayError(err);
+    if (gw.code === 'server_error') logger.error({ reqId: ctx.requestId, err }, 'unexpected error');
+    if (ctx.outcome !== 'authenticated' && ctx.outcome !== 'public' && ctx.outcome !== 'anonymous') ctx.outcome = gw.status === 401 || gw.status === 403 ? 'denied' : 'error';
+    ctx.reason = gw.reason;
+    sendError(res, gw, ctx.requestId);
+    finish(ctx, gw.status, null);
+  };
+
+  return (req, res) => {
+    const rt = deps.current();
+    const ctx = newContext(req, rt);
+    const run = async () => {
+      const stageDeps = { rt, store, onStoreBypass };
+      await admit(ctx, stageDeps, PREPARE);
+      if (deps.endpoints && (await deps.endpoints(ctx, res))) {
+        ctx.outcome = 'public';
+        finish(ctx, res.statusCode, null);
+        return;
+      }
+      await admit(ctx, stageDeps, AUTHENTICATE);
+      const origin = rt.nextUpstream(ctx.route!);
+      try {
+        const status = await rt.forwarder.http(req, res, {
+          origin,
+          method: req.method ?? 'GET',
+          path: upstreamPath(ctx),
+          headers: upstreamHeaders(ctx, rt),
+          timeoutMs: ctx.route!.config.timeoutMs,
+          requestId: ctx.requestId,
+        });
+        finish(ctx, status, origin);
+      } catch (err) {
+        const gw = upstreamError(err);
+        if (!gw) {
+          ctx.reason = 'client_closed';
+          finish(ctx, 499, origin);
+          return;
+        }
+        ctx.reason = gw.reason;
+        sendError(res, gw, ctx.requestId);
+        logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code }, 'upstream failed');
+        finish(ctx, gw.status, origin);
+      }
+    };
+    run().catch((err: unknown) => fail(ctx, res, err));
+  };
+}
+
+/** WebSocket upgrades pass the same stages as any request, then go to http-proxy. Only `Upgrade: websocket` is accepted (no h2c smuggling). */
+export function createUpgradeHandler(deps: HandlerDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const { logger, store, metrics } = deps;
+  return (req, socket, head) => {
+    const rt = deps.current();
+    const ctx = newContext(req, rt);
+    socket.on('error', () => socket.destroy());
+    const run = async () => {
+      if (String(req.headers.upgrade).toLowerCase() !== 'websocket') throw invalidRequest('Only WebSocket upgrades are supported', 'bad_upgrade', true);
+      await admit(ctx, { rt, store, onStoreBypass: () => metrics.storeErrors.labels('allowed_while_down').inc() });
+      if (!ctx.route!.config.websocket) throw invalidRequest('WebSocket upgrades are not enabled on this route', 'websocket_disabled', true);
+      const list = upstreamHeaders(ctx, rt);
+      const headers: Record<string, string> = {};
+      for (let i = 0; i < list.length; i += 2) {
+        const name = (list[i] as string).toLowerCase();
+        headers[name] = headers[name] === undefined ? (list[i + 1] as string) : `${headers[name]}, ${list[i + 1] as string}`;
+      }
+      headers.connection = 'Upgrade';
+      headers.upgrade = 'websocket';
+      req.headers = headers;
+      req.url = upstreamPath(ctx);
+      const origin = rt.nextUpstream(ctx.route!);
+      logger.info({ reqId: ctx.requestId, path: ctx.path, route: ctx.route!.name, auth: ctx.outcome, sub: ctx.identity?.sub, upstream: origin }, 'websocket');
+      rt.forwarder.upgrade(req, socket, head, origin, (err) => {
+        const gw = upstreamError(err);
+        if (gw) writeRawError(socket, gw, ctx.requestId);
+      });
+    };
+    run().catch((err: unknown) => {
+      const gw = asGatewayError(err);
+      ctx.reason = gw.reason;
+      logger.info({ reqId: ctx.requestId, path: ctx.path || '(unparsed)', status: gw.status, reason: gw.reason }, 'websocket refused');
+      writeRawError(socket, gw, ctx.requestId);
+    });
+  };
+}
+
+/** For sockets outside a ServerResponse (upgrades, parser errors): write one JSON error response and close. */
+export function writeRawError(socket: Duplex, err: GatewayError, requestId: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: err.code, error_description: err.description, request_id: requestId });
+  const lines = [
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}`,
+    'content-type: application/json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'cache-control: no-store',
+    `x-request-id: ${requestId}`,
+    ...Object.entries(err.headers).map(([k, v]) => `${k}: ${v}`),
+    'connection: close',
+  ];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+}

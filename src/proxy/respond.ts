@@ -1,0 +1,35 @@
+import type { ServerResponse } from 'node:http';
+import { GatewayError } from '../errors.js';
+
+/**
+ * The one place a GatewayError becomes a response: status, challenge, JSON
+ * body with error / error_description / request_id. If the response already
+ * started, the only honest thing left is to cut the connection.
+ */
+export function sendError(res: ServerResponse, error: GatewayError, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: error.code, error_description: error.description, request_id: requestId });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+    ...error.headers,
+  };
+  if (error.closeConnection) headers.connection = 'close';
+  res.writeHead(error.status, headers);
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+export function asGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError ? err : new GatewayError('server_error', 'Internal error', 'internal_error');
+}

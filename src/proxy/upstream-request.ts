@@ -1,0 +1,61 @@
+import type { RequestContext } from '../pipeline/context.js';
+import { identityValue } from '../pipeline/identity.js';
+import type { Runtime } from '../runtime.js';
+import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './headers.js';
+
+/**
+ * The header list sent upstream (SPEC §5.7), built from scratch rather than
+ * edited, so nothing a client sends can survive by accident:
+ * - hop-by-hop headers and every header named in Connection are dropped, but
+ *   that can only remove client headers: Gatehouse's own are added afterwards
+ *   (SECURITY.md P04);
+ * - client copies of identity headers are dropped in any case and with "_"
+ *   spelled for "-" (P01-P03), as are X-Forwarded-*, Forwarded, X-Real-IP,
+ *   X-Original-URL / X-Rewrite-URL (P05-P06);
+ * - X-Forwarded-For appends the peer only when the peer is a trusted proxy.
+ */
+export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
+  const req = ctx.req;
+  const raw = req.rawHeaders;
+  const connection = req.headers.connection;
+  const named = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
+  const strip = rt.identity.strip;
+  const dropAuth = ctx.identity !== null && !rt.identity.forwardToken;
+  const preserveHost = ctx.route!.config.preserveHost;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || MANAGED.has(lower) || named?.has(lower)) continue;
+    if (lower === 'host' && !preserveHost) continue;
+    if (lower === 'authorization' && dropAuth) continue;
+    if (strip.has(lower) || (lower.includes('_') && strip.has(lower.replaceAll('_', '-')))) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  const peer = plainIp(req.socket.remoteAddress);
+  const peerTrusted = rt.anyTrusted && isTrusted(rt.trusted, peer);
+  const priorXff = peerTrusted ? req.headers['x-forwarded-for'] : undefined;
+  out.push('x-forwarded-for', priorXff ? `${priorXff}, ${peer}` : peer);
+  const priorProto = peerTrusted ? req.headers['x-forwarded-proto'] : undefined;
+  out.push('x-forwarded-proto', typeof priorProto === 'string' && /^https?$/.test(priorProto) ? priorProto : 'http');
+  const priorHost = peerTrusted ? req.headers['x-forwarded-host'] : undefined;
+  const host = typeof priorHost === 'string' ? priorHost : req.headers.host;
+  if (host) out.push('x-forwarded-host', host);
+  if (ctx.route!.config.stripPrefix) out.push('x-forwarded-prefix', ctx.route!.config.stripPrefix);
+  out.push('x-request-id', ctx.requestId);
+  if (ctx.identity) {
+    for (const h of rt.identity.headers) {
+      const value = identityValue(ctx.identity, h.claim);
+      if (value !== null) out.push(h.name, value);
+    }
+  }
+  return out;
+}
+
+/** The normalised path with the route's prefix removed, plus the original query. */
+export function upstreamPath(ctx: RequestContext): string {
+  const prefix = ctx.route!.config.stripPrefix;
+  let path = ctx.path;
+  if (prefix && (path === prefix || path.startsWith(prefix + '/'))) path = path.slice(prefix.length) || '/';
+  return path + ctx.query;
+}

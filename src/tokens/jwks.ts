@@ -1,0 +1,152 @@
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { Logger } from 'pino';
+
+export const MAX_JWKS_BYTES = 512 * 1024;
+
+export interface KeySource {
+  getKey: JWTVerifyGetKey;
+  /** true once keys are usable (static keys: always) */
+  ready(): boolean;
+  /** why not ready, for /readyz */
+  problem(): string | null;
+  close(): void;
+}
+
+export function staticKeySource(keys: JWK[]): KeySource {
+  const getKey = createLocalJWKSet({ keys });
+  return { getKey, ready: () => true, problem: () => null, close: () => {} };
+}
+
+/**
+ * Drops keys a verifier must never use (SECURITY.md J37): symmetric keys,
+ * encryption keys, RSA under 2048 bits, unknown curves, and every key whose
+ * kid is published more than once (ambiguous). The rest keep working.
+ */
+export function saneJwks(body: unknown, log: (msg: string) => void): JSONWebKeySet {
+  if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys)) throw new Error('JWKS response is not a JSON object with a "keys" array');
+  const keys = (body as { keys: unknown[] }).keys.filter((k): k is JWK => !!k && typeof k === 'object' && !Array.isArray(k));
+  const kidCount = new Map<string, number>();
+  for (const k of keys) if (typeof k.kid === 'string') kidCount.set(k.kid, (kidCount.get(k.kid) ?? 0) + 1);
+  const out: JWK[] = [];
+  for (const k of keys) {
+    const why = unusable(k, kidCount);
+    if (why) log(`ignoring JWKS key ${typeof k.kid === 'string' ? JSON.stringify(k.kid) : '(no kid)'}: ${why}`);
+    else out.push(k);
+  }
+  return { keys: out };
+}
+
+function unusable(k: JWK, kidCount: Map<string, number>): string | null {
+  if (k.kty === 'oct') return 'symmetric key';
+  if (k.use !== undefined && k.use !== 'sig') return `use is ${String(k.use)}, not sig`;
+  if (k.d !== undefined) return 'contains private material';
+  if (typeof k.kid === 'string' && (kidCount.get(k.kid) ?? 0) > 1) return 'kid is published more than once';
+  if (k.kty === 'RSA') {
+    const bytes = typeof k.n === 'string' ? Buffer.from(k.n, 'base64url').length : 0;
+    if (bytes * 8 < 2048) return 'RSA modulus shorter than 2048 bits';
+  } else if (k.kty === 'EC') {
+    if (!['P-256', 'P-384', 'P-521'].includes(String(k.crv))) return `unsupported curve ${String(k.crv)}`;
+  } else if (k.kty === 'OKP') {
+    if (k.crv !== 'Ed25519') return `unsupported curve ${String(k.crv)}`;
+  } else return `unsupported kty ${String(k.kty)}`;
+  return null;
+}
+
+export interface RemoteOptions {
+  refreshMs: number;
+  cooldownMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * jose's createRemoteJWKSet gives single-flight fetches and unknown-kid
+ * reloads with a cooldown. Two things are added around it, not re-implemented:
+ * - cacheMaxAge is infinite and a timer reloads in the background, so an IdP
+ *   outage never turns "stale" keys into rejected tokens: the last good key set
+ *   keeps serving (jose would otherwise refetch inline and fail every request).
+ * - the fetch is wrapped: after a failed attempt no new fetch is made for
+ *   `cooldownMs` (jose's cooldown only counts from the last success, so a
+ *   flood of random kids during an outage would hammer the IdP), bodies are
+ *   capped, and hostile keys are filtered out.
+ */
+export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger): KeySource {
+  let lastFailure = 0;
+  let problem: string | null = 'JWKS not loaded yet';
+  const failed = (why: string): never => {
+    lastFailure = Date.now();
+    problem = `JWKS ${uri}: ${why}`;
+    throw new Error(problem);
+  };
+  const fetchJwks = async (url: string, init: RequestInit): Promise<Response> => {
+    if (Date.now() - lastFailure < opts.cooldownMs) throw new Error(`JWKS ${uri}: not refetched within ${opts.cooldownMs}ms of a failed attempt`);
+    let res: Response;
+    try {
+      res = await fetch(url, init);
+    } catch (err) {
+      return failed(`fetch failed (${(err as Error).message})`);
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      return failed(`HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get('content-length') ?? '0');
+    if (declared > MAX_JWKS_BYTES) {
+      await res.body?.cancel().catch(() => {});
+      return failed(`response larger than ${MAX_JWKS_BYTES} bytes`);
+    }
+    let text: string;
+    try {
+      text = await readCapped(res, MAX_JWKS_BYTES);
+    } catch (err) {
+      return failed((err as Error).message);
+    }
+    let body: JSONWebKeySet;
+    try {
+      body = saneJwks(JSON.parse(text), (msg) => logger.warn({ jwksUri: uri }, msg));
+    } catch (err) {
+      return failed(`unusable JWKS (${(err as Error).message})`);
+    }
+    problem = null;
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+  const jwks = createRemoteJWKSet(new URL(uri), {
+    cacheMaxAge: Infinity,
+    cooldownDuration: opts.cooldownMs,
+    timeoutDuration: opts.timeoutMs,
+    [customFetch]: fetchJwks,
+  });
+  const reload = () =>
+    jwks.reload().catch((err: unknown) => {
+      logger.warn({ jwksUri: uri, err: (err as Error).message }, 'JWKS refresh failed; cached keys stay in use');
+    });
+  void reload();
+  const timer = setInterval(() => {
+    lastFailure = 0; // the scheduled refresh is always allowed to try
+    void reload();
+  }, Math.max(1000, opts.refreshMs));
+  timer.unref();
+  return {
+    getKey: jwks,
+    ready: () => jwks.jwks() !== undefined,
+    problem: () => (jwks.jwks() !== undefined ? null : problem),
+    close: () => clearInterval(timer),
+  };
+}
+
+async function readCapped(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`response larger than ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,186 @@
+import { isUtf8 } from 'node:buffer';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { invalidToken, type GatewayError } from '../errors.js';
+import { rolesFrom, scopesFrom } from './claims.js';
+
+/** A token that passed every check; what the rest of the pipeline sees. */
+export interface VerifiedToken {
+  claims: JWTPayload;
+  iss: string;
+  sub: string | undefined;
+  jti: string | undefined;
+  /** seconds */
+  iat: number | undefined;
+  exp: number;
+  /** login session (refresh family) id for self-issued tokens */
+  sid: string | undefined;
+  roles: readonly string[];
+  scopes: readonly string[];
+  selfIssued: boolean;
+}
+
+export interface IssuerEntry {
+  iss: string;
+  audience: readonly string[];
+  algorithms: string[];
+  rolesClaim: string;
+  scopeClaim: string;
+  getKey: JWTVerifyGetKey;
+  /** self-issued tokens must be RFC 9068 at+jwt */
+  selfIssued: boolean;
+}
+
+export interface VerifierOptions {
+  issuers: readonly IssuerEntry[];
+  clockToleranceMs: number;
+  maxTokenAgeMs: number | null;
+  maxTokenBytes: number;
+  cacheMaxEntries: number;
+  onCache?: (hit: boolean) => void;
+}
+
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
+export const REFRESH_TYP = 'refresh+jwt';
+export const ACCESS_TYP = 'at+jwt';
+
+/**
+ * Verifies bearer JWTs against configured issuers. A token seen before and not
+ * yet expired costs one cache lookup; revocation is checked by the caller on
+ * every request, never cached here.
+ */
+export class Verifier {
+  private readonly byIss = new Map<string, IssuerEntry>();
+  private readonly cache: LRUCache<string, VerifiedToken> | null;
+
+  constructor(private readonly opts: VerifierOptions) {
+    for (const entry of opts.issuers) this.byIss.set(entry.iss, entry);
+    this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, VerifiedToken>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
+  }
+
+  /** Returns synchronously on a cache hit; otherwise a promise. Throws/rejects with GatewayError('invalid_token'). */
+  verify(token: string): VerifiedToken | Promise<VerifiedToken> {
+    const hit = this.cache?.get(token);
+    if (hit) {
+      this.opts.onCache?.(true);
+      return hit;
+    }
+    this.opts.onCache?.(false);
+    return this.verifyUncached(token);
+  }
+
+  private async verifyUncached(token: string): Promise<VerifiedToken> {
+    const { header, payload } = preflight(token, this.opts.maxTokenBytes);
+    const entry = typeof payload.iss === 'string' ? this.byIss.get(payload.iss) : undefined;
+    if (!entry) throw invalidToken(typeof payload.iss === 'string' ? 'unknown_issuer' : 'missing_issuer');
+    if (typeof header.alg !== 'string' || !entry.algorithms.includes(header.alg)) throw invalidToken('alg_not_allowed');
+    let claims: JWTPayload;
+    try {
+      const result = await jwtVerify(token, entry.getKey, {
+        issuer: entry.iss,
+        audience: [...entry.audience],
+        algorithms: entry.algorithms,
+        clockTolerance: Math.floor(this.opts.clockToleranceMs / 1000),
+        requiredClaims: ['exp'],
+        ...(entry.selfIssued ? { typ: ACCESS_TYP } : {}),
+        ...(this.opts.maxTokenAgeMs !== null ? { maxTokenAge: Math.floor(this.opts.maxTokenAgeMs / 1000) } : {}),
+      });
+      claims = result.payload;
+    } catch (err) {
+      throw mapJoseError(err);
+    }
+    const now = Date.now() / 1000;
+    const tolerance = this.opts.clockToleranceMs / 1000;
+    // jose accepts any JS number; Infinity (JSON 1e309) would mean "never expires".
+    if (!Number.isFinite(claims.exp)) throw invalidToken('bad_exp');
+    if (claims.iat !== undefined && (!Number.isFinite(claims.iat) || (claims.iat as number) > now + tolerance)) throw invalidToken('iat_in_future');
+    if (claims.nbf !== undefined && !Number.isFinite(claims.nbf)) throw invalidToken('bad_nbf');
+    for (const name of ['sub', 'jti', 'sid'] as const) {
+      if (claims[name] !== undefined && typeof claims[name] !== 'string') throw invalidToken(`bad_${name}`);
+    }
+    const verified: VerifiedToken = Object.freeze({
+      claims,
+      iss: entry.iss,
+      sub: claims.sub,
+      jti: claims.jti,
+      iat: claims.iat,
+      exp: claims.exp as number,
+      sid: claims.sid as string | undefined,
+      roles: Object.freeze(rolesFrom(claims, entry.rolesClaim)),
+      scopes: Object.freeze(scopesFrom(claims, entry.scopeClaim)),
+      selfIssued: entry.selfIssued,
+    });
+    const ttl = verified.exp * 1000 - Date.now();
+    if (this.cache && ttl > 0) this.cache.set(token, verified, { ttl });
+    return verified;
+  }
+
+  clear(): void {
+    this.cache?.clear();
+  }
+}
+
+interface Decoded {
+  header: Record<string, unknown>;
+  payload: JWTPayload;
+}
+
+/**
+ * Cheap structural checks before any crypto (SECURITY.md J03, J12, J23, J25,
+ * J26, J28-J30, J33): compact form only, canonical base64url in every
+ * segment (Node's decoder is lenient), UTF-8 JSON objects, no embedded keys
+ * or key URLs, no nested JWTs, and never a refresh token.
+ */
+export function preflight(token: string, maxBytes: number): Decoded {
+  if (token.length > maxBytes) throw invalidToken('token_too_large');
+  if (!COMPACT.test(token)) throw invalidToken('malformed');
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const header = decodeSegment(h, 'bad_header');
+  const payload = decodeSegment(p, 'bad_payload');
+  canonical(s, 'bad_signature_encoding');
+  if (typeof header.alg !== 'string') throw invalidToken('bad_header');
+  for (const name of FORBIDDEN_HEADERS) if (name in header) throw invalidToken('embedded_key_header');
+  if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') throw invalidToken('nested_jwt');
+  if (typeof header.typ === 'string' && header.typ.toLowerCase().replace(/^application\//, '') === REFRESH_TYP) throw invalidToken('refresh_token_as_access');
+  return { header, payload: payload as JWTPayload };
+}
+
+function canonical(segment: string, reason: string): Buffer {
+  const bytes = Buffer.from(segment, 'base64url');
+  if (bytes.toString('base64url') !== segment) throw invalidToken(reason);
+  return bytes;
+}
+
+function decodeSegment(segment: string, reason: string): Record<string, unknown> {
+  const bytes = canonical(segment, reason);
+  if (!isUtf8(bytes)) throw invalidToken(reason);
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalidToken(reason);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw invalidToken(reason);
+  return value as Record<string, unknown>;
+}
+
+/** The one place jose errors become gateway errors. */
+export function mapJoseError(err: unknown): GatewayError {
+  if (err instanceof errors.JWTExpired) return invalidToken('expired', 'The access token expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const claim = err.claim;
+    const reason = claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`;
+    return invalidToken(reason);
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return invalidToken('bad_signature');
+  if (err instanceof errors.JWKSNoMatchingKey) return invalidToken('unknown_kid');
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return invalidToken('ambiguous_kid');
+  if (err instanceof errors.JOSEAlgNotAllowed) return invalidToken('alg_not_allowed');
+  if (err instanceof errors.JWKSTimeout) return invalidToken('jwks_timeout');
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return invalidToken('malformed');
+  if (err instanceof errors.JOSENotSupported) return invalidToken('unsupported');
+  if (err instanceof errors.JOSEError) return invalidToken(`jose_${err.code}`);
+  if (err instanceof Error && /JWKS/.test(err.message)) return invalidToken('jwks_unavailable');
+  return invalidToken('verify_error');
+}
