@@ -9,7 +9,8 @@ import { createLogger, type Logger } from './log.js';
 import { createRequestHandler, createUpgradeHandler, writeRawError, type LocalEndpoints } from './proxy/handler.js';
 import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
 import { MemoryStore } from './store/memory.js';
-import type { RevocationStore } from './store/types.js';
+import type { RevocationStore, SessionStore } from './store/types.js';
+import { createTokenService } from './tokens/service.js';
 
 export interface GatewayOptions {
   config: GatehouseConfig;
@@ -17,6 +18,8 @@ export interface GatewayOptions {
   configPath?: string | null;
   logger?: Logger;
   store?: RevocationStore;
+  /** refresh families and login counters; defaults to `store` when it implements both, else a memory store */
+  sessions?: SessionStore;
   metrics?: Metrics;
 }
 
@@ -47,6 +50,7 @@ export class Gateway {
     const logger = opts.logger ?? createLogger(config.log.level);
     const metrics = opts.metrics ?? new Metrics();
     const store = opts.store ?? createStore(config);
+    const sessions = opts.sessions ?? (isSessionStore(store) ? store : new MemoryStore());
     let rt: Runtime;
     try {
       rt = await buildRuntime(config, logger, metrics);
@@ -61,7 +65,8 @@ export class Gateway {
       headersTimeout: config.server.headersTimeoutMs,
       requestTimeout: config.server.requestTimeoutMs,
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
-      requireHostHeader: true,
+      // checkRequest refuses a missing Host itself, so the 400 carries the JSON body and X-Request-Id (SPEC §5)
+      requireHostHeader: false,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
     });
@@ -70,6 +75,7 @@ export class Gateway {
     // The handlers read the runtime through the gateway so reload() swaps it for everyone.
     current = rt;
     deps.current = () => gw.rt;
+    gw.endpoints = createTokenService({ ...deps, store: combineStores(store, sessions) });
     server.on('request', createRequestHandler({ ...deps, endpoints: gw.endpoints }));
     server.on('upgrade', createUpgradeHandler(deps));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
@@ -148,6 +154,29 @@ export class Gateway {
     })();
     return this.stopping;
   }
+}
+
+function isSessionStore(s: RevocationStore): s is RevocationStore & SessionStore {
+  return typeof (s as Partial<SessionStore>).rotateFamily === 'function';
+}
+
+/** One view over a revocation store and a session store (the same object in production; separate only when a caller supplies both). */
+function combineStores(r: RevocationStore, s: SessionStore): RevocationStore & SessionStore {
+  if ((r as unknown) === s) return r as RevocationStore & SessionStore;
+  return {
+    kind: r.kind,
+    state: () => r.state(),
+    check: (ref) => r.check(ref),
+    revokeJti: (jti, exp) => r.revokeJti(jti, exp),
+    revokeSubject: (sub, at, ttl) => r.revokeSubject(sub, at, ttl),
+    revokeFamily: (sid, exp) => r.revokeFamily(sid, exp),
+    close: () => r.close(),
+    createFamily: (sid, sub, jti, exp) => s.createFamily(sid, sub, jti, exp),
+    rotateFamily: (sid, jti, next, exp) => s.rotateFamily(sid, jti, next, exp),
+    hit: (key, w) => s.hit(key, w),
+    peek: (key) => s.peek(key),
+    reset: (key) => s.reset(key),
+  };
 }
 
 export function createStore(config: GatehouseConfig): RevocationStore {

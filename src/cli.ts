@@ -10,6 +10,7 @@ import { startEchoUpstream } from './demo/upstream.js';
 import { signAccessToken } from './tokens/issue.js';
 import { generateSigningJwk } from './tokens/keygen.js';
 import { loadKeyFile } from './tokens/keys.js';
+import { MAX_PASSWORD_BYTES, hashPassword as hashPasswordArgon2 } from './tokens/passwords.js';
 import { readFileSync } from 'node:fs';
 
 const USAGE = `usage:
@@ -60,9 +61,6 @@ async function start(args: string[]): Promise<number> {
   if (values.demo) await prepareDemo(file);
   const config = configFrom(file);
   const gw = await Gateway.start({ config, configPath: file });
-  const a = gw.address();
-  err(`gatehouse: listening on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}${gw.adminAddress() ? ` (admin ${gw.adminAddress()!.address}:${gw.adminAddress()!.port})` : ''}`);
-  if (values.demo) printDemoHelp(file, `http://127.0.0.1:${a.port}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -73,9 +71,13 @@ async function start(args: string[]): Promise<number> {
       () => process.exit(1),
     );
   };
+  // Handlers go in before "listening" is announced: a signal sent as soon as that line appears must drain, not kill.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gw.reload());
+  const a = gw.address();
+  err(`gatehouse: listening on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}${gw.adminAddress() ? ` (admin ${gw.adminAddress()!.address}:${gw.adminAddress()!.port})` : ''}`);
+  if (values.demo) printDemoHelp(file, `http://127.0.0.1:${a.port}`);
   return -1; // keep running
 }
 
@@ -147,9 +149,23 @@ async function token(args: string[]): Promise<number> {
   return 0;
 }
 
+/** One line from stdin; only its trailing newline (LF or CRLF) is removed, everything else (spaces, NUL, Unicode) is kept. */
 async function hashPassword(_args: string[]): Promise<number> {
-  err('gatehouse hash-password: not available in this build yet');
-  return 1;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const nl = text.indexOf('\n');
+  const line = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
+  if (line.length === 0) {
+    err('gatehouse hash-password: empty password on stdin');
+    return 1;
+  }
+  if (Buffer.byteLength(line) > MAX_PASSWORD_BYTES) {
+    err(`gatehouse hash-password: passwords longer than ${MAX_PASSWORD_BYTES} bytes are refused at login`);
+    return 1;
+  }
+  out(await hashPasswordArgon2(line));
+  return 0;
 }
 
 /** --demo: create missing dev signing keys and start an echo service on every loopback upstream of the config. */

@@ -8,6 +8,7 @@ import { Forwarder } from './proxy/forwarder.js';
 import { trustedProxyList } from './proxy/headers.js';
 import { loadKeyFile, type LoadedKey } from './tokens/keys.js';
 import { remoteKeySource, staticKeySource, type KeySource } from './tokens/jwks.js';
+import { UserDirectory } from './tokens/users.js';
 import { Verifier, type IssuerEntry } from './tokens/verifier.js';
 
 /**
@@ -26,6 +27,10 @@ export interface Runtime {
   readonly keySources: ReadonlyArray<{ iss: string; source: KeySource }>;
   /** the issuer's keys, first one signs */
   readonly signingKeys: readonly LoadedKey[];
+  /** the issuer's own verification entry (also used for refresh tokens), null without issuer */
+  readonly self: IssuerEntry | null;
+  /** issuer.users, loaded */
+  readonly users: UserDirectory | null;
   nextUpstream(route: CompiledRoute): string;
 }
 
@@ -33,13 +38,16 @@ export async function buildRuntime(config: GatehouseConfig, logger: Logger, metr
   const signingKeys: LoadedKey[] = [];
   const issuers: IssuerEntry[] = [];
   const keySources: Array<{ iss: string; source: KeySource }> = [];
+  let self: IssuerEntry | null = null;
+  const users = config.issuer?.users ? UserDirectory.fromFile(config.issuer.users.file) : null;
   if (config.issuer) {
     for (const ref of config.issuer.signingKeys) signingKeys.push(await loadKeyFile(ref.file, { requirePrivate: true }));
     const source = staticKeySource(signingKeys.map((k) => k.publicJwk));
     keySources.push({ iss: config.issuer.iss, source });
     const algorithms = [...new Set(signingKeys.map((k) => k.alg))].filter((a) => config.verify.algorithms.includes(a));
     if (algorithms.length === 0) throw new TypeError(`issuer.signingKeys: none of their algorithms (${signingKeys.map((k) => k.alg).join(', ')}) is in verify.algorithms`);
-    issuers.push({ iss: config.issuer.iss, audience: config.issuer.audience, algorithms, rolesClaim: 'roles', scopeClaim: 'scope', getKey: source.getKey, selfIssued: true });
+    self = { iss: config.issuer.iss, audience: config.issuer.audience, algorithms, rolesClaim: 'roles', scopeClaim: 'scope', getKey: source.getKey, selfIssued: true };
+    issuers.push(self);
   }
   for (const t of config.trustedIssuers) {
     let source: KeySource;
@@ -72,6 +80,8 @@ export async function buildRuntime(config: GatehouseConfig, logger: Logger, metr
     forwarder: new Forwarder({ maxConnectionsPerUpstream: config.server.maxConnectionsPerUpstream, keepAliveTimeoutMs: 4000 }),
     keySources,
     signingKeys,
+    self,
+    users,
     nextUpstream(route) {
       const list = route.config.upstreams;
       if (list.length === 1) return list[0] as string;

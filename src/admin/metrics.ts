@@ -14,6 +14,7 @@ export class Metrics {
   });
   readonly tokenCache = new Counter({ name: 'gatehouse_token_cache_total', help: 'Verified-token cache lookups', labelNames: ['result'] as const, registers: [this.registry] });
   readonly storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Revocation store errors and requests answered while it was unavailable', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly tokenRequests = new Counter({ name: 'gatehouse_token_requests_total', help: 'Token service requests by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: [this.registry] });
   private readonly cacheHit = this.tokenCache.labels('hit');
   private readonly cacheMiss = this.tokenCache.labels('miss');
 

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { asGatewayError, sendError, sendJson } from '../proxy/respond.js';
 import type { Runtime } from '../runtime.js';
 import type { RevocationStore } from '../store/types.js';
+import { verifyRefreshToken } from '../tokens/refresh.js';
 import { readJsonObject } from './body.js';
 import type { Metrics } from './metrics.js';
 
@@ -105,6 +106,10 @@ async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<v
   }
   if (typeof body.token !== 'string' || body.token === '') throw invalidRequest('"token" must be a token string', 'bad_revoke');
   // Only tokens this gateway would accept are revoked: a forged token must not be able to name someone else's jti.
+  // One of our own refresh tokens names a login session (SPEC §3): that whole family dies.
+  const self = rt.self;
+  const refresh = self ? await verifyRefreshToken(body.token, self.getKey, { iss: self.iss, algorithms: self.algorithms, maxBytes: rt.config.verify.maxTokenBytes }).catch(() => null) : null;
+  if (refresh) return write(() => deps.store.revokeFamily(refresh.sid, now + ttl), { sid: refresh.sid });
   let verified;
   try {
     verified = await rt.verifier.verify(body.token);

@@ -46,7 +46,14 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     return { config: null, problems: doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
   }
   const problems: ConfigProblem[] = [];
-  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }), env, '', problems);
+  let parsed: unknown;
+  try {
+    parsed = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml throws (instead of reporting) when aliases expand too far: a billion-laughs document is a problem, not a crash.
+    return { config: null, problems: [{ path: '', message: `YAML: ${(err as Error).message}` }] };
+  }
+  const raw = interpolate(parsed, env, '', problems);
   if (problems.length > 0) return { config: null, problems };
   return validateConfig(raw);
 }

@@ -45,6 +45,8 @@ export interface IssuerConfig {
   signingKeys: readonly KeyFileRef[];
   users: { file: string } | null;
   claims: readonly string[];
+  /** failed logins allowed per username / per client IP in `windowMs` before 429 */
+  throttle: { perUser: number; perIp: number; windowMs: number };
 }
 
 export interface TrustedIssuerConfig {
@@ -130,6 +132,7 @@ export const DEFAULTS = {
     accessTokenTtl: '15m',
     refreshTokenTtl: '14d',
     claims: [] as string[],
+    throttle: { perUser: 10, perIp: 100, window: '15m' },
   },
   trustedIssuer: {
     algorithms: ['RS256'],

@@ -52,8 +52,10 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     if (typeof v !== 'string' || v.length === 0) return fail(path, 'must be a non-empty string');
     return v;
   }
+  // `${VAR}` always yields a string, so "true"/"false" and digit strings are read as what they spell.
   function bool(v: unknown, path: string, fallback: boolean): boolean {
     if (v === undefined || v === null) return fallback;
+    if (v === 'true' || v === 'false') return v === 'true';
     if (typeof v !== 'boolean') {
       fail(path, 'must be true or false');
       return fallback;
@@ -62,6 +64,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   }
   function int(v: unknown, path: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
     if (v === undefined || v === null) return fallback;
+    if (typeof v === 'string' && /^\d{1,15}$/.test(v)) v = Number(v);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       fail(path, `must be a whole number from ${min} to ${max}`);
       return fallback;
@@ -76,8 +79,13 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     }
     return ms;
   }
-  function strList(v: unknown, path: string, fallback: readonly string[], opts: { single?: boolean; nonEmpty?: boolean } = {}): string[] {
-    if (v === undefined || v === null) return [...fallback];
+  /** `each` checks every string item with its own YAML path (invalid items are dropped from the result, so result indices can differ from the YAML's). */
+  function strList(v: unknown, path: string, fallback: readonly string[], opts: { single?: boolean; nonEmpty?: boolean; each?: (item: string, itemPath: string) => void } = {}): string[] {
+    const checked = (list: readonly string[]) => {
+      list.forEach((item, i) => opts.each?.(item, join(path, i)));
+      return [...list];
+    };
+    if (v === undefined || v === null) return checked(fallback);
     if (opts.single && typeof v === 'string') return [v];
     if (!Array.isArray(v)) {
       fail(path, opts.single ? 'must be a string or a list of strings' : 'must be a list of strings');
@@ -86,7 +94,10 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     const out: string[] = [];
     v.forEach((item, i) => {
       if (typeof item !== 'string' || item.length === 0) fail(join(path, i), 'must be a non-empty string');
-      else out.push(item);
+      else {
+        out.push(item);
+        opts.each?.(item, join(path, i));
+      }
     });
     if (opts.nonEmpty && out.length === 0 && v.length === 0) fail(path, 'must not be empty');
     return out;
@@ -141,14 +152,16 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     });
     return out;
   }
-  function algorithms(v: unknown, path: string, fallback: readonly string[]): string[] {
-    const list = strList(v, path, fallback, { nonEmpty: true });
-    list.forEach((alg, i) => {
-      if (alg.toLowerCase() === 'none') fail(join(path, i), '"none" is never allowed: unsigned tokens prove nothing');
-      else if (/^HS\d+$/i.test(alg)) fail(join(path, i), `${alg} is not supported: shared-secret HMAC tokens let anyone holding the secret mint identities; use ES256, EdDSA, RS256 or PS256`);
-      else if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) fail(join(path, i), `unsupported algorithm (supported: ${SUPPORTED_ALGORITHMS.join(', ')}; names are case-sensitive)`);
+  function algorithms(v: unknown, path: string, fallback: readonly string[], also?: (alg: string, algPath: string) => void): string[] {
+    return strList(v, path, fallback, {
+      nonEmpty: true,
+      each: (alg, p) => {
+        if (alg.toLowerCase() === 'none') fail(p, '"none" is never allowed: unsigned tokens prove nothing');
+        else if (/^HS\d+$/i.test(alg)) fail(p, `${alg} is not supported: shared-secret HMAC tokens let anyone holding the secret mint identities; use ES256, EdDSA, RS256 or PS256`);
+        else if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) fail(p, `unsupported algorithm (supported: ${SUPPORTED_ALGORITHMS.join(', ')}; names are case-sensitive)`);
+        else also?.(alg, p);
+      },
     });
-    return list;
   }
 
   const root = obj(raw, '', ['server', 'admin', 'issuer', 'trustedIssuers', 'verify', 'revocation', 'identity', 'routes', 'log']);
@@ -159,9 +172,10 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   let workers: number | 'auto' = DEFAULTS.server.workers;
   if (s.workers === 'auto') workers = 'auto';
   else workers = int(s.workers, 'server.workers', DEFAULTS.server.workers, 1, 256);
-  const trustedProxies = strList(s.trustedProxies, 'server.trustedProxies', DEFAULTS.server.trustedProxies);
-  trustedProxies.forEach((cidr, i) => {
-    if (!parseCidr(cidr)) fail(`server.trustedProxies[${i}]`, 'must be an IP address or CIDR (e.g. 10.0.0.0/8, ::1/128)');
+  const trustedProxies = strList(s.trustedProxies, 'server.trustedProxies', DEFAULTS.server.trustedProxies, {
+    each: (cidr, p) => {
+      if (!parseCidr(cidr)) fail(p, 'must be an IP address or CIDR (e.g. 10.0.0.0/8, ::1/128)');
+    },
   });
   const server: GatehouseConfig['server'] = {
     listen: listen(s.listen, 'server.listen', DEFAULTS.server.listen),
@@ -194,7 +208,8 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   // issuer
   let issuer: IssuerConfig | null = null;
   if (root.issuer !== undefined && root.issuer !== null) {
-    const i = obj(root.issuer, 'issuer', ['iss', 'audience', 'accessTokenTtl', 'refreshTokenTtl', 'signingKeys', 'users', 'claims']) ?? {};
+    const i = obj(root.issuer, 'issuer', ['iss', 'audience', 'accessTokenTtl', 'refreshTokenTtl', 'signingKeys', 'users', 'claims', 'throttle']) ?? {};
+    const th = obj(i.throttle, 'issuer.throttle', ['perUser', 'perIp', 'window']) ?? {};
     const u = i.users === undefined || i.users === null ? null : obj(i.users, 'issuer.users', ['file']);
     const usersFile = u ? str(u.file, 'issuer.users.file') : null;
     const signingKeys = keyRefs(i.signingKeys, 'issuer.signingKeys');
@@ -208,7 +223,14 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
       signingKeys,
       users: usersFile ? { file: usersFile } : null,
       claims: strList(i.claims, 'issuer.claims', DEFAULTS.issuer.claims),
+      throttle: {
+        perUser: int(th.perUser, 'issuer.throttle.perUser', DEFAULTS.issuer.throttle.perUser, 1, 1_000_000),
+        perIp: int(th.perIp, 'issuer.throttle.perIp', DEFAULTS.issuer.throttle.perIp, 1, 1_000_000),
+        windowMs: duration(th.window, 'issuer.throttle.window', DEFAULTS.issuer.throttle.window),
+      },
     };
+    if (issuer.throttle.windowMs < 1000) fail('issuer.throttle.window', 'must be at least 1s');
+    if (issuer.iss && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer.iss)) fail('issuer.iss', 'must be an http(s) URL (the token service publishes its endpoints under it)');
     if (issuer.accessTokenTtlMs < 1000) fail('issuer.accessTokenTtl', 'must be at least 1s');
     if (issuer.refreshTokenTtlMs < 1000) fail('issuer.refreshTokenTtl', 'must be at least 1s');
   }
@@ -225,9 +247,8 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     if (t.jwksUri == null && keys.length === 0) fail(p, 'needs jwksUri or keys');
     if (t.jwksUri != null && t.keys != null) fail(p, 'takes jwksUri or keys, not both');
     if (t.audience === undefined || t.audience === null) fail(`${p}.audience`, 'is required: tokens minted for other services must not be accepted here (RFC 8725 §3.9)');
-    const algs = algorithms(t.algorithms, `${p}.algorithms`, DEFAULTS.trustedIssuer.algorithms);
-    algs.forEach((alg, i) => {
-      if (!verify.algorithms.includes(alg)) fail(`${p}.algorithms[${i}]`, `${alg} is not in verify.algorithms`);
+    const algs = algorithms(t.algorithms, `${p}.algorithms`, DEFAULTS.trustedIssuer.algorithms, (alg, algPath) => {
+      if (!verify.algorithms.includes(alg)) fail(algPath, `${alg} is not in verify.algorithms`);
     });
     const entry: TrustedIssuerConfig = {
       iss: str(t.iss, `${p}.iss`) ?? '',
@@ -303,10 +324,12 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     }
     let methods: string[] | null = null;
     if (m.methods !== undefined && m.methods !== null) {
-      methods = strList(m.methods, `${p}.match.methods`, [], { nonEmpty: true }).map((x) => x.toUpperCase());
-      methods.forEach((x, i) => {
-        if (!METHODS.has(x)) fail(`${p}.match.methods[${i}]`, `must be one of ${[...METHODS].join(', ')}`);
-      });
+      methods = strList(m.methods, `${p}.match.methods`, [], {
+        nonEmpty: true,
+        each: (x, mp) => {
+          if (!METHODS.has(x.toUpperCase())) fail(mp, `must be one of ${[...METHODS].join(', ')}`);
+        },
+      }).map((x) => x.toUpperCase());
     }
     const host = m.host === undefined || m.host === null ? null : str(m.host, `${p}.match.host`);
     if (host && !/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) fail(`${p}.match.host`, 'must be a host name, optionally with :port or a leading "*."');

@@ -18,13 +18,14 @@ type Stage = (ctx: RequestContext, deps: StageDeps) => void | Promise<void>;
 
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=-]+)(?::\d{1,5})?$/;
 
-/** P17: exactly one Host, no userinfo, no path. Node already refuses a missing Host on HTTP/1.1. */
+/** P17: exactly one Host (HTTP/1.1 requires it, RFC 9112 §3.2), no userinfo, no path. */
 const checkRequest: Stage = (ctx) => {
   let hosts = 0;
   const raw = ctx.req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') hosts++;
   const host = ctx.req.headers.host;
   if (hosts > 1) throw invalidRequest('More than one Host header', 'duplicate_host', true);
+  if (hosts === 0 && ctx.req.httpVersion !== '1.0') throw invalidRequest('Missing Host header', 'missing_host', true);
   if (host !== undefined && !HOST.test(host)) throw invalidRequest('Malformed Host header', 'bad_host', true);
 };
 
@@ -90,6 +91,8 @@ const authorizeStage: Stage = (ctx) => {
 export const PREPARE: readonly Stage[] = [checkRequest, normalise];
 export const AUTHENTICATE: readonly Stage[] = [match, extract, verify, checkRevoked, authorizeStage];
 export const STAGES: readonly Stage[] = [...PREPARE, ...AUTHENTICATE];
+/** Bearer authentication alone, for Gatehouse's own endpoints (logout, profile); the caller sets a `required` route. */
+export const BEARER_ONLY: readonly Stage[] = [extract, verify, checkRevoked];
 
 /** Runs the stages in order; throws the first GatewayError. Only the caller catches. */
 export async function admit(ctx: RequestContext, deps: StageDeps, stages: readonly Stage[] = STAGES): Promise<void> {

@@ -27,6 +27,7 @@ export function extractBearer(rawHeaders: readonly string[], query: string): Ext
   const m = BEARER.exec(value);
   if (m) return { kind: 'bearer', token: m[1] as string };
   const scheme = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?: |$)/.exec(value)?.[1];
-  if (scheme && scheme.toLowerCase() !== 'bearer') return { kind: 'other-scheme' };
+  // "BearerT" (space lost) is a broken bearer credential, not some other scheme: refuse it rather than treat the caller as anonymous.
+  if (scheme && !scheme.toLowerCase().startsWith('bearer')) return { kind: 'other-scheme' };
   throw invalidRequest('Malformed Authorization header: expected "Bearer <token>"', 'malformed_authorization');
 }

@@ -19,6 +19,7 @@ export function identityPlan(headers: Readonly<Record<string, string>>, forwardT
 }
 
 const SAFE_VALUE = /^[\x20-\x7e]*$/;
+const SAFE_ELEMENT = /^[\x20-\x2b\x2d-\x7e]*$/;
 
 /**
  * Header value for one claim. Arrays are joined with ",", objects sent as
@@ -31,9 +32,12 @@ export function identityValue(token: VerifiedToken, claim: string): string | nul
   else if (claim === 'scope') v = token.scopes;
   else v = claimAt(token.claims, claim);
   if (v === undefined || v === null) return null;
-  let text: string;
-  if (Array.isArray(v)) text = v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',');
-  else if (typeof v === 'object') text = JSON.stringify(v);
-  else text = String(v);
-  return SAFE_VALUE.test(text) ? text : encodeURIComponent(text);
+  // Each element is encoded on its own so the joining "," stays a separator, and an element
+  // containing "," (a role "guest,admin") is encoded rather than read upstream as two roles.
+  if (Array.isArray(v)) return v.map((x) => encodeUnsafe(typeof x === 'string' ? x : JSON.stringify(x), SAFE_ELEMENT)).join(',');
+  return encodeUnsafe(typeof v === 'object' ? JSON.stringify(v) : String(v), SAFE_VALUE);
+}
+
+function encodeUnsafe(text: string, safe: RegExp): string {
+  return safe.test(text) ? text : encodeURIComponent(text);
 }

@@ -12,6 +12,7 @@ export interface NormalisedTarget {
 // A path made only of safe pchars, without "." / ".." segments, "%", ";" or "//": nothing to normalise.
 const PLAIN = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
 const HEX = '0123456789ABCDEF';
 
 const reject = (why: string) => invalidRequest(`The request path is not acceptable: ${why}`, 'bad_path');
@@ -25,7 +26,7 @@ const reject = (why: string) => invalidRequest(`The request path is not acceptab
  *   and non-origin-form targets (`http://host/x`, `*`) are refused with 400
  * - `.` and `..` are resolved; `..` above the root is refused; `//` is collapsed
  * - other escapes stay encoded with upper-case hex (`%c0%af` -> `%C0%AF`)
- * - `..;x` / `.;x` segments (Tomcat's path-parameter trick) are refused, and
+ * - `..;x` / `.;x` / `;x` segments (Tomcat's path-parameter trick) are refused, and
  *   `;params` are ignored for matching, so `/admin;x=1` is matched as `/admin`
  */
 export function normaliseTarget(target: string): NormalisedTarget {
@@ -33,12 +34,12 @@ export function normaliseTarget(target: string): NormalisedTarget {
   const q = target.indexOf('?');
   const raw = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
+  if (/[\u0000-\u001f\u007f]/.test(query) || query.includes('#')) throw reject('control characters or "#" in the query');
   if (PLAIN.test(raw)) {
     const segments = raw === '/' ? [] : raw.slice(1).split('/');
     if (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
     return { path: raw, segments, query };
   }
-  if (/[\u0000-\u001f\u007f]/.test(query) || query.includes('#')) throw reject('control characters or "#" in the query');
   const decoded = decodeUnreserved(raw);
   const input = decoded.split('/');
   const out: string[] = [];
@@ -53,7 +54,8 @@ export function normaliseTarget(target: string): NormalisedTarget {
     const semi = seg.indexOf(';');
     if (semi !== -1) {
       const name = seg.slice(0, semi);
-      if (name === '.' || name === '..') throw reject('dot segments with path parameters');
+      // "/;x/admin" is "//admin" -> "/admin" to Tomcat and Spring, which strip params before merging slashes
+      if (name === '' || name === '.' || name === '..') throw reject('empty or dot segments with path parameters');
     }
     out.push(seg);
   }
@@ -84,6 +86,8 @@ function decodeUnreserved(raw: string): string {
     if (c === 92 /* \ */) throw reject('"\\" is not allowed');
     if (c <= 0x20 || c >= 0x7f) throw reject('raw control, space or non-ASCII character');
     if (c === 35 /* # */) throw reject('"#" is not allowed');
+    // RFC 3986 pchar only: `"<>^`{|}` are not path characters and backends disagree on what they mean.
+    if (!PCHAR.test(raw[i] as string)) throw reject(`"${raw[i] as string}" must be percent-encoded`);
     out += raw[i];
   }
   return out;

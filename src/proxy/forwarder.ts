@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { Pool } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
 import { badGateway, gatewayTimeout, type GatewayError } from '../errors.js';
 import { HOP_BY_HOP } from './headers.js';
 
@@ -57,6 +57,19 @@ export class Forwarder {
       if (!res.writableFinished) abort.abort();
     };
     res.once('close', onClose);
+    // undici runs headersTimeout on a 1 s-resolution timer (lib/util/timers.js), so a
+    // sub-second route timeout would fire up to ~1 s late. A native timer keeps it exact;
+    // like Envoy's route timeout it starts once the client's request has been read.
+    let timer: NodeJS.Timeout | undefined;
+    const startTimer = () => {
+      timer = setTimeout(() => abort.abort(new undiciErrors.HeadersTimeoutError()), fwd.timeoutMs);
+    };
+    if (!hasBody || req.readableEnded) startTimer();
+    else req.once('end', startTimer);
+    const stopTimer = () => {
+      clearTimeout(timer);
+      req.off('end', startTimer);
+    };
     let status = 0;
     return new Promise<number>((resolve, reject) => {
       this.pool(fwd.origin).stream(
@@ -71,11 +84,13 @@ export class Forwarder {
           opaque: res,
         },
         ({ statusCode, headers, opaque }) => {
+          stopTimer();
           status = statusCode;
           opaque.writeHead(statusCode, responseHeaders(headers, fwd.requestId));
           return opaque;
         },
         (err) => {
+          stopTimer();
           res.off('close', onClose);
           if (err) reject(err);
           else resolve(status);

@@ -20,7 +20,8 @@ export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
   const connection = req.headers.connection;
   const named = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
   const strip = rt.identity.strip;
-  const dropAuth = ctx.identity !== null && !rt.identity.forwardToken;
+  // forwardToken: false keeps bearer tokens away from upstreams on every route, public ones included.
+  const dropAuth = !rt.identity.forwardToken;
   const preserveHost = ctx.route!.config.preserveHost;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {

@@ -1,4 +1,4 @@
-import type { RevocationStore, RevokedBy, StoreState, TokenRef } from './types.js';
+import type { Counter, RevocationStore, RevokedBy, RotateResult, SessionStore, StoreState, TokenRef } from './types.js';
 
 /** Entries that disappear at an epoch-seconds deadline; swept lazily and on a timer, so memory stays bounded by live tokens. */
 export class ExpiringMap<V> {
@@ -9,13 +9,18 @@ export class ExpiringMap<V> {
   }
 
   get(key: string, nowSeconds = Date.now() / 1000): V | undefined {
+    return this.entry(key, nowSeconds)?.value;
+  }
+
+  /** value and deadline (epoch seconds), or undefined once expired */
+  entry(key: string, nowSeconds = Date.now() / 1000): { value: V; until: number } | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;
     if (e.until <= nowSeconds) {
       this.map.delete(key);
       return undefined;
     }
-    return e.value;
+    return e;
   }
 
   delete(key: string): boolean {
@@ -61,18 +66,62 @@ export class RevocationMirror {
   }
 }
 
-export class MemoryStore implements RevocationStore {
+interface Family {
+  sub: string;
+  current: string;
+}
+
+export class MemoryStore implements RevocationStore, SessionStore {
   readonly kind = 'memory' as const;
   protected readonly mirror = new RevocationMirror();
+  private readonly familyState = new ExpiringMap<Family>();
+  private readonly counters = new ExpiringMap<number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(sweepEveryMs = 60_000) {
-    this.timer = setInterval(() => this.mirror.sweep(), sweepEveryMs);
+    this.timer = setInterval(() => this.sweep(), sweepEveryMs);
     this.timer.unref();
   }
 
   state(): StoreState {
     return { ok: true };
+  }
+
+  async createFamily(sid: string, sub: string, jti: string, exp: number): Promise<void> {
+    this.familyState.set(sid, { sub, current: jti }, exp);
+  }
+
+  // No await between read and write: within one process this is atomic.
+  async rotateFamily(sid: string, jti: string, nextJti: string, exp: number): Promise<RotateResult> {
+    if (this.mirror.families.get(sid)) return 'revoked';
+    const family = this.familyState.get(sid);
+    if (!family) return 'unknown';
+    if (family.current !== jti) {
+      this.familyState.delete(sid);
+      this.mirror.families.set(sid, true, exp);
+      return 'reused';
+    }
+    this.familyState.set(sid, { sub: family.sub, current: nextJti }, exp);
+    return 'rotated';
+  }
+
+  async hit(key: string, windowSeconds: number): Promise<Counter> {
+    const now = Date.now() / 1000;
+    const e = this.counters.entry(key, now);
+    const until = e?.until ?? now + windowSeconds;
+    const count = (e?.value ?? 0) + 1;
+    this.counters.set(key, count, until);
+    return { count, resetIn: until - now };
+  }
+
+  async peek(key: string): Promise<Counter> {
+    const now = Date.now() / 1000;
+    const e = this.counters.entry(key, now);
+    return e ? { count: e.value, resetIn: e.until - now } : { count: 0, resetIn: 0 };
+  }
+
+  async reset(key: string): Promise<void> {
+    this.counters.delete(key);
   }
 
   check(ref: TokenRef): RevokedBy | null {
@@ -94,5 +143,11 @@ export class MemoryStore implements RevocationStore {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+  }
+
+  protected sweep(): void {
+    this.mirror.sweep();
+    this.familyState.sweep();
+    this.counters.sweep();
   }
 }

@@ -31,3 +31,32 @@ export interface RevocationStore {
   revokeFamily(sid: string, exp: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Outcome of presenting a refresh token (RFC 9700 §4.14.2). */
+export type RotateResult = 'rotated' | 'reused' | 'revoked' | 'unknown';
+
+export interface Counter {
+  count: number;
+  /** seconds until the window resets */
+  resetIn: number;
+}
+
+/**
+ * Login-session state: refresh-token families and login-failure counters.
+ * Every operation is atomic across all instances sharing the store.
+ */
+export interface SessionStore {
+  /** a new login session whose current refresh token is `jti`; it lives until `exp` (epoch seconds) */
+  createFamily(sid: string, sub: string, jti: string, exp: number): Promise<void>;
+  /**
+   * Atomically: when `jti` is the family's current token, make `nextJti` current
+   * (until `exp`) and answer 'rotated'. When it is an older token of the
+   * family, revoke the whole family and answer 'reused'. A revoked or unknown
+   * family answers 'revoked' / 'unknown' and changes nothing.
+   */
+  rotateFamily(sid: string, jti: string, nextJti: string, exp: number): Promise<RotateResult>;
+  /** count one failure under `key` in a fixed window of `windowSeconds` */
+  hit(key: string, windowSeconds: number): Promise<Counter>;
+  peek(key: string): Promise<Counter>;
+  reset(key: string): Promise<void>;
+}

@@ -1,9 +1,16 @@
 import type { JWTPayload } from 'jose';
 
-/** Reads a dotted path (`realm_access.roles`) through own properties only. */
+/**
+ * Reads a dotted path (`realm_access.roles`) through own properties only.
+ * A name containing ":" or "/" is a URI-namespaced claim (Auth0's
+ * `https://example.com/roles`, OIDC §5.1.2) and is read as one top-level
+ * name; there is never a fallback from one reading to the other, so a flat
+ * claim called "realm_access.roles" can not stand in for the nested one.
+ */
 export function claimAt(claims: unknown, path: string): unknown {
+  const keys = /[:/]/.test(path) ? [path] : path.split('.');
   let cur: unknown = claims;
-  for (const key of path.split('.')) {
+  for (const key of keys) {
     if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.hasOwn(cur, key)) return undefined;
     cur = (cur as Record<string, unknown>)[key];
   }

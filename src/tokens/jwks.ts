@@ -33,6 +33,8 @@ export function saneJwks(body: unknown, log: (msg: string) => void): JSONWebKeyS
     if (why) log(`ignoring JWKS key ${typeof k.kid === 'string' ? JSON.stringify(k.kid) : '(no kid)'}: ${why}`);
     else out.push(k);
   }
+  // An empty set would replace good cached keys with nothing: treat it as a failed fetch.
+  if (out.length === 0) throw new Error('JWKS has no usable signing keys');
   return { keys: out };
 }
 

@@ -111,7 +111,10 @@ export class Verifier {
       scopes: Object.freeze(scopesFrom(claims, entry.scopeClaim)),
       selfIssued: entry.selfIssued,
     });
-    const ttl = verified.exp * 1000 - Date.now();
+    // Cached no longer than verification would pass: until exp, and until the token outgrows maxTokenAge.
+    let until = verified.exp * 1000;
+    if (this.opts.maxTokenAgeMs !== null && verified.iat !== undefined) until = Math.min(until, verified.iat * 1000 + this.opts.maxTokenAgeMs);
+    const ttl = until - Date.now();
     if (this.cache && ttl > 0) this.cache.set(token, verified, { ttl });
     return verified;
   }
@@ -132,7 +135,7 @@ interface Decoded {
  * segment (Node's decoder is lenient), UTF-8 JSON objects, no embedded keys
  * or key URLs, no nested JWTs, and never a refresh token.
  */
-export function preflight(token: string, maxBytes: number): Decoded {
+export function preflight(token: string, maxBytes: number, kind: 'access' | 'refresh' = 'access'): Decoded {
   if (token.length > maxBytes) throw invalidToken('token_too_large');
   if (!COMPACT.test(token)) throw invalidToken('malformed');
   const [h, p, s] = token.split('.') as [string, string, string];
@@ -142,7 +145,9 @@ export function preflight(token: string, maxBytes: number): Decoded {
   if (typeof header.alg !== 'string') throw invalidToken('bad_header');
   for (const name of FORBIDDEN_HEADERS) if (name in header) throw invalidToken('embedded_key_header');
   if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') throw invalidToken('nested_jwt');
-  if (typeof header.typ === 'string' && header.typ.toLowerCase().replace(/^application\//, '') === REFRESH_TYP) throw invalidToken('refresh_token_as_access');
+  const isRefresh = typeof header.typ === 'string' && header.typ.toLowerCase().replace(/^application\//, '') === REFRESH_TYP;
+  if (kind === 'access' && isRefresh) throw invalidToken('refresh_token_as_access');
+  if (kind === 'refresh' && !isRefresh) throw invalidToken('not_a_refresh_token');
   return { header, payload: payload as JWTPayload };
 }
 
