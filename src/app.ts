@@ -115,8 +115,12 @@ export class Gateway {
   /** Re-reads the config file (SIGHUP). A bad file is logged and the running config kept. */
   async reload(next?: GatehouseConfig): Promise<boolean> {
     let rt: Runtime;
+    if (!next && !this.configPath) {
+      this.logger.error('reload: this gateway was started without a config file, so there is nothing to re-read');
+      return false;
+    }
     try {
-      const config = next ?? loadConfig(this.configPath ?? 'config/gatehouse.yaml');
+      const config = next ?? loadConfig(this.configPath as string);
       rt = await buildRuntime(config, this.logger, this.metrics);
       const old = this.rt.config;
       if (config.server.listen.host !== old.server.listen.host || config.server.listen.port !== old.server.listen.port) {
