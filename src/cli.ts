@@ -200,12 +200,14 @@ async function prepareDemo(file: string): Promise<void> {
 
 function printDemoHelp(file: string, base: string): void {
   err(`
-Try it:
+Try it (demo users: alice@example.com / alice-password with role admin, bob@example.com / bob-password):
   curl ${base}/public/hello                        # public route, no token needed
   curl -i ${base}/api/orders                       # 401: needs a token
-  TOKEN=$(node dist/cli.js token -c ${file} --sub alice --roles admin)
-  curl -H "Authorization: Bearer $TOKEN" ${base}/api/orders
-  curl -H "Authorization: Bearer $TOKEN" ${base}/admin/stats   # needs role admin
+  TOKEN=$(curl -s ${base}/auth/login -H 'content-type: application/json' \\
+    -d '{"username":"alice@example.com","password":"alice-password"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -H "Authorization: Bearer $TOKEN" ${base}/api/orders      # the echo shows the X-User-* headers
+  curl -H "Authorization: Bearer $TOKEN" ${base}/admin/stats     # needs role admin
+  # or mint one without a users file: node dist/cli.js token -c ${file} --sub carol --roles admin
 `);
 }
 
