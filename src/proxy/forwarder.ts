@@ -53,8 +53,12 @@ export class Forwarder {
   http(req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): Promise<number> {
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const abort = new AbortController();
+    // Set when the client hangs up first, so the stream error that follows is not blamed on the upstream.
+    let clientGone = false;
     const onClose = () => {
-      if (!res.writableFinished) abort.abort();
+      if (res.writableFinished) return;
+      clientGone = true;
+      abort.abort();
     };
     res.once('close', onClose);
     // undici runs headersTimeout on a 1 s-resolution timer (lib/util/timers.js), so a
@@ -92,7 +96,7 @@ export class Forwarder {
         (err) => {
           stopTimer();
           res.off('close', onClose);
-          if (err) reject(err);
+          if (err) reject(clientGone ? new ClientClosedError() : err);
           else resolve(status);
         },
       );
@@ -109,6 +113,13 @@ export class Forwarder {
     this.pools.clear();
     this.ws.close();
     await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
+  }
+}
+
+export class ClientClosedError extends Error {
+  readonly code = 'CLIENT_CLOSED';
+  constructor() {
+    super('the client closed the connection before the response was complete');
   }
 }
 
@@ -136,6 +147,7 @@ export function upstreamError(err: unknown): GatewayError | null {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return gatewayTimeout('upstream_connect_timeout');
     case 'UND_ERR_ABORTED':
+    case 'CLIENT_CLOSED':
       return null;
     case 'ECONNREFUSED':
       return badGateway('upstream_refused');
