@@ -22,6 +22,30 @@ export class Metrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 
+  private readonly children = new Map<string, { inc(): void }>();
+  private readonly latencyChildren = new Map<string, { observe(v: number): void }>();
+
+  /**
+   * Per-request accounting with the label children cached: prom-client's
+   * labels() hashes its arguments on every call, which showed up in profiles.
+   * Label values come from closed sets (route names, status codes, reason ids).
+   */
+  recordRequest(route: string, status: number, outcome: string, reason: string, upstreamSeconds: number | null): void {
+    const rk = `r\u0000${route}\u0000${status}`;
+    let r = this.children.get(rk);
+    if (!r) this.children.set(rk, (r = this.requests.labels(route, String(status))));
+    r.inc();
+    const ak = `a\u0000${outcome}\u0000${reason}`;
+    let a = this.children.get(ak);
+    if (!a) this.children.set(ak, (a = this.authDecisions.labels(outcome, reason)));
+    a.inc();
+    if (upstreamSeconds !== null) {
+      let h = this.latencyChildren.get(route);
+      if (!h) this.latencyChildren.set(route, (h = this.upstreamLatency.labels(route)));
+      h.observe(upstreamSeconds);
+    }
+  }
+
   onCache(hit: boolean): void {
     (hit ? this.cacheHit : this.cacheMiss).inc();
   }

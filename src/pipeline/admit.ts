@@ -94,10 +94,16 @@ export const STAGES: readonly Stage[] = [...PREPARE, ...AUTHENTICATE];
 /** Bearer authentication alone, for Gatehouse's own endpoints (logout, profile); the caller sets a `required` route. */
 export const BEARER_ONLY: readonly Stage[] = [extract, verify, checkRevoked];
 
-/** Runs the stages in order; throws the first GatewayError. Only the caller catches. */
-export async function admit(ctx: RequestContext, deps: StageDeps, stages: readonly Stage[] = STAGES): Promise<void> {
-  for (const stage of stages) {
-    const pending = stage(ctx, deps);
-    if (pending) await pending;
+/**
+ * Runs the stages in order; throws the first GatewayError. Only the caller
+ * catches. Stays synchronous while every stage is (a cached token never
+ * touches the event loop) and continues asynchronously from the first stage
+ * that returns a promise.
+ */
+export function admit(ctx: RequestContext, deps: StageDeps, stages: readonly Stage[] = STAGES): void | Promise<void> {
+  for (let i = 0; i < stages.length; i++) {
+    const pending = (stages[i] as Stage)(ctx, deps);
+    if (pending) return pending.then(() => admit(ctx, deps, stages.slice(i + 1)));
   }
+  return undefined;
 }

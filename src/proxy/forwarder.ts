@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { badGateway, gatewayTimeout, type GatewayError } from '../errors.js';
 import { HOP_BY_HOP } from './headers.js';
 
@@ -49,34 +49,20 @@ export class Forwarder {
     return pool;
   }
 
-  /** Streams the request to the upstream and its response back; resolves with the upstream status when the response has been written. */
+  /**
+   * Streams the request to the upstream and its response back; resolves with
+   * the upstream status once the response has been written. Uses undici's
+   * dispatch handler directly: no stream wrapper and no AbortSignal per
+   * request (those measured as the largest per-request costs), since the
+   * handler's controller can abort on its own.
+   */
   http(req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): Promise<number> {
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    const abort = new AbortController();
-    // Set when the client hangs up first, so the stream error that follows is not blamed on the upstream.
-    let clientGone = false;
-    const onClose = () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      abort.abort();
-    };
-    res.once('close', onClose);
-    // undici runs headersTimeout on a 1 s-resolution timer (lib/util/timers.js), so a
-    // sub-second route timeout would fire up to ~1 s late. A native timer keeps it exact;
-    // like Envoy's route timeout it starts once the client's request has been read.
-    let timer: NodeJS.Timeout | undefined;
-    const startTimer = () => {
-      timer = setTimeout(() => abort.abort(new undiciErrors.HeadersTimeoutError()), fwd.timeoutMs);
-    };
-    if (!hasBody || req.readableEnded) startTimer();
-    else req.once('end', startTimer);
-    const stopTimer = () => {
-      clearTimeout(timer);
-      req.off('end', startTimer);
-    };
-    let status = 0;
     return new Promise<number>((resolve, reject) => {
-      this.pool(fwd.origin).stream(
+      const handler = new RelayHandler(res, fwd, resolve, reject);
+      if (hasBody && !req.readableEnded) req.once('end', () => handler.armTimer());
+      else handler.armTimer();
+      this.pool(fwd.origin).dispatch(
         {
           path: fwd.path,
           method: fwd.method as 'GET',
@@ -84,21 +70,8 @@ export class Forwarder {
           body: hasBody ? req : null,
           headersTimeout: fwd.timeoutMs,
           bodyTimeout: fwd.timeoutMs,
-          signal: abort.signal,
-          opaque: res,
         },
-        ({ statusCode, headers, opaque }) => {
-          stopTimer();
-          status = statusCode;
-          opaque.writeHead(statusCode, responseHeaders(headers, fwd.requestId));
-          return opaque;
-        },
-        (err) => {
-          stopTimer();
-          res.off('close', onClose);
-          if (err) reject(clientGone ? new ClientClosedError() : err);
-          else resolve(status);
-        },
+        handler,
       );
     });
   }
@@ -113,6 +86,83 @@ export class Forwarder {
     this.pools.clear();
     this.ws.close();
     await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
+  }
+}
+
+/** undici's own timers tick about once a second; below this a route timeout gets a timer of its own. */
+const COARSE_TIMER_MS = 2000;
+
+/**
+ * One proxied exchange: writes the upstream response into `res` with
+ * backpressure, aborts the upstream request when the client hangs up or the
+ * route timeout passes, and settles exactly once.
+ */
+class RelayHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private status = 0;
+  private settled = false;
+  private pendingAbort: Error | null = null;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly fwd: ForwardRequest,
+    private readonly resolve: (status: number) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    res.once('close', this.onClientClose);
+  }
+
+  /** Like Envoy's route timeout, it runs from the end of the client's request to the upstream's response headers. */
+  armTimer(): void {
+    if (this.settled || this.status !== 0 || this.fwd.timeoutMs >= COARSE_TIMER_MS) return;
+    this.timer = setTimeout(() => this.abort(new undiciErrors.HeadersTimeoutError()), this.fwd.timeoutMs);
+  }
+
+  private readonly onClientClose = () => {
+    if (!this.res.writableFinished) this.abort(new ClientClosedError());
+  };
+
+  private abort(err: Error): void {
+    if (this.controller) this.controller.abort(err);
+    else this.pendingAbort = err;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(this.pendingAbort);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx: undici handles them; the final status follows
+    clearTimeout(this.timer);
+    this.status = statusCode;
+    this.res.writeHead(statusCode, responseHeaders(headers, this.fwd.requestId));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.finish(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.finish(err);
+  }
+
+  private finish(err: Error | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.res.off('close', this.onClientClose);
+    if (err) this.reject(err);
+    else this.resolve(this.status);
   }
 }
 

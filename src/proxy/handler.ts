@@ -50,9 +50,8 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
   const finish = (ctx: RequestContext, status: number, upstream: string | null) => {
     const ms = performance.now() - ctx.startedAt;
     const route = ctx.route?.name ?? '(none)';
-    metrics.requests.labels(route, String(status)).inc();
-    metrics.authDecisions.labels(ctx.outcome, ctx.reason).inc();
-    if (upstream) metrics.upstreamLatency.labels(route).observe(ms / 1000);
+    metrics.recordRequest(route, status, ctx.outcome, ctx.reason, upstream ? ms / 1000 : null);
+    if (!logger.isLevelEnabled('info')) return;
     // The path is logged without its query string: tokens and secrets must never reach logs (P28).
     logger.info({ reqId: ctx.requestId, method: ctx.req.method, path: ctx.path || '(unparsed)', route, status, ms: Math.round(ms * 10) / 10, auth: ctx.outcome, reason: ctx.reason, client: ctx.clientIp, sub: ctx.identity?.sub, upstream }, 'request');
   };
@@ -70,13 +69,15 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
     const ctx = newContext(req, rt);
     const run = async () => {
       const stageDeps = { rt, store, onStoreBypass };
-      await admit(ctx, stageDeps, PREPARE);
+      const preparing = admit(ctx, stageDeps, PREPARE);
+      if (preparing) await preparing;
       if (deps.endpoints && (await deps.endpoints(ctx, res))) {
         ctx.outcome = 'public';
         finish(ctx, res.statusCode, null);
         return;
       }
-      await admit(ctx, stageDeps, AUTHENTICATE);
+      const admitting = admit(ctx, stageDeps, AUTHENTICATE);
+      if (admitting) await admitting;
       const origin = rt.nextUpstream(ctx.route!);
       try {
         const status = await rt.forwarder.http(req, res, {

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../pipeline/context.js';
-import { identityValue } from '../pipeline/identity.js';
+import { identityValue, type IdentityPlan } from '../pipeline/identity.js';
+import type { VerifiedToken } from '../tokens/verifier.js';
 import type { Runtime } from '../runtime.js';
 import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './headers.js';
 
@@ -44,13 +45,26 @@ export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
   if (host) out.push('x-forwarded-host', host);
   if (ctx.route!.config.stripPrefix) out.push('x-forwarded-prefix', ctx.route!.config.stripPrefix);
   out.push('x-request-id', ctx.requestId);
-  if (ctx.identity) {
-    for (const h of rt.identity.headers) {
-      const value = identityValue(ctx.identity, h.claim);
-      if (value !== null) out.push(h.name, value);
-    }
-  }
+  if (ctx.identity) out.push(...identityPairs(rt.identity, ctx.identity));
   return out;
+}
+
+// Per plan and verified token (both live as long as one runtime / cache entry): a repeated token's headers are computed once.
+const pairsCache = new WeakMap<IdentityPlan, WeakMap<VerifiedToken, readonly string[]>>();
+
+function identityPairs(plan: IdentityPlan, token: VerifiedToken): readonly string[] {
+  let byToken = pairsCache.get(plan);
+  if (!byToken) pairsCache.set(plan, (byToken = new WeakMap()));
+  let pairs = byToken.get(token);
+  if (!pairs) {
+    const list: string[] = [];
+    for (const h of plan.headers) {
+      const value = identityValue(token, h.claim);
+      if (value !== null) list.push(h.name, value);
+    }
+    byToken.set(token, (pairs = list));
+  }
+  return pairs;
 }
 
 /** The normalised path with the route's prefix removed, plus the original query. */
