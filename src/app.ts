@@ -9,6 +9,8 @@ import { createLogger, type Logger } from './log.js';
 import { createRequestHandler, createUpgradeHandler, writeRawError, type LocalEndpoints } from './proxy/handler.js';
 import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
 import { MemoryStore } from './store/memory.js';
+import { RedisStore } from './store/redis.js';
+import { subjectCutoffTtl } from './config/derived.js';
 import type { RevocationStore, SessionStore } from './store/types.js';
 import { createTokenService } from './tokens/service.js';
 
@@ -49,7 +51,7 @@ export class Gateway {
     const { config } = opts;
     const logger = opts.logger ?? createLogger(config.log.level);
     const metrics = opts.metrics ?? new Metrics();
-    const store = opts.store ?? createStore(config);
+    const store = opts.store ?? (await createStore(config, logger, metrics));
     const sessions = opts.sessions ?? (isSessionStore(store) ? store : new MemoryStore());
     let rt: Runtime;
     try {
@@ -183,9 +185,17 @@ function combineStores(r: RevocationStore, s: SessionStore): RevocationStore & S
   };
 }
 
-export function createStore(config: GatehouseConfig): RevocationStore {
-  if (config.revocation.store === 'redis') throw new StartupError('revocation.store: redis is not available in this build yet; use memory');
-  return new MemoryStore();
+/** The configured store. A Redis store that cannot connect yet still starts: it reports itself down (503 on protected routes, /readyz 503) and keeps retrying. */
+export async function createStore(config: GatehouseConfig, logger: Logger, metrics: Metrics): Promise<RevocationStore & SessionStore> {
+  if (config.revocation.store === 'memory') return new MemoryStore();
+  const store = new RedisStore({
+    config: config.revocation.redis,
+    logger,
+    subjectTtlSeconds: subjectCutoffTtl(config),
+    onError: (kind) => metrics.storeErrors.labels(kind).inc(),
+  });
+  await store.start();
+  return store;
 }
 
 function listen(server: Server, addr: ListenAddress, what: string): Promise<void> {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Gateway } from './app.js';
+import { isWorker, runPrimary, tellPrimary, workerCount } from './cluster.js';
 import { ConfigError, loadConfig, parseConfigText, resolveConfigPath } from './config/load.js';
 import { parseDuration } from './config/duration.js';
 import type { GatehouseConfig } from './config/schema.js';
@@ -58,9 +59,20 @@ function configFrom(file: string): GatehouseConfig {
 async function start(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, demo: { type: 'boolean' } } });
   const file = resolveConfigPath(values.config);
-  if (values.demo) await prepareDemo(file);
+  if (values.demo && !isWorker()) await prepareDemo(file);
   const config = configFrom(file);
-  const gw = await Gateway.start({ config, configPath: file });
+  const workers = workerCount(config);
+  if (workers > 1 && !isWorker()) process.exit(await runPrimary(workers, err));
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start({ config, configPath: file });
+  } catch (e) {
+    if (isWorker()) {
+      tellPrimary({ gatehouse: 'failed', message: (e as Error).message });
+      process.exit(1);
+    }
+    throw e;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -75,6 +87,10 @@ async function start(args: string[]): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gw.reload());
+  if (isWorker()) {
+    tellPrimary({ gatehouse: 'ready' });
+    return -1;
+  }
   const a = gw.address();
   err(`gatehouse: listening on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}${gw.adminAddress() ? ` (admin ${gw.adminAddress()!.address}:${gw.adminAddress()!.port})` : ''}`);
   if (values.demo) printDemoHelp(file, `http://127.0.0.1:${a.port}`);

@@ -5,6 +5,7 @@ import { GatewayError, invalidRequest, storeUnavailable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { asGatewayError, sendError, sendJson } from '../proxy/respond.js';
 import type { Runtime } from '../runtime.js';
+import { subjectCutoffTtl } from '../config/derived.js';
 import type { RevocationStore } from '../store/types.js';
 import { verifyRefreshToken } from '../tokens/refresh.js';
 import { readJsonObject } from './body.js';
@@ -17,13 +18,6 @@ export interface AdminDeps {
   metrics: Metrics;
   /** extra readiness checks (e.g. the users file) */
   extraReadiness?: () => string[];
-}
-
-/** Seconds a subject cut-off must be remembered: as long as any token issued before it can live. */
-export function subjectCutoffTtl(rt: Runtime): number {
-  const issuer = rt.config.issuer;
-  const longest = Math.max(issuer?.accessTokenTtlMs ?? 0, issuer?.refreshTokenTtlMs ?? 0, 24 * 3600 * 1000);
-  return Math.ceil(longest / 1000);
 }
 
 export function readinessProblems(deps: AdminDeps): string[] {
@@ -81,7 +75,7 @@ async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<v
   const now = Math.floor(Date.now() / 1000);
   const keys = ['jti', 'sub', 'token'].filter((k) => body[k] !== undefined);
   if (keys.length !== 1) throw invalidRequest('Send exactly one of {"jti": ..., "exp": ...}, {"sub": ...} or {"token": ...}', 'bad_revoke');
-  const ttl = subjectCutoffTtl(rt);
+  const ttl = subjectCutoffTtl(rt.config);
   const write = async (op: () => Promise<void>, what: Record<string, unknown>) => {
     try {
       await op();

@@ -283,6 +283,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   };
   if (redis.url && !/^rediss?:\/\//.test(redis.url)) fail('revocation.redis.url', 'must be a redis:// or rediss:// URL');
   if (redis.sentinels && !redis.sentinelName) fail('revocation.redis.name', 'is required with sentinels (the master group name)');
+  if (workers !== 1 && storeKind === 'memory') fail('server.workers', 'more than one worker needs revocation.store: redis (the memory store lives in one process, so a revocation would reach only one worker)');
 
   // identity
   const id = obj(root.identity, 'identity', ['headers', 'forwardToken']) ?? {};
