@@ -6,7 +6,7 @@ import { loadConfig } from './config/load.js';
 import type { GatehouseConfig, ListenAddress } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
-import { createRequestHandler, createUpgradeHandler, writeRawError, type LocalEndpoints } from './proxy/handler.js';
+import { createRequestHandler, createUpgradeHandler, writeRawError } from './proxy/handler.js';
 import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
@@ -60,8 +60,9 @@ export class Gateway {
       await store.close();
       throw err;
     }
-    let current = rt;
-    const deps = { current: () => current, store, logger, metrics };
+    // The handlers read the runtime through the gateway, so reload() swaps it for every listener at once.
+    const self = {} as { gw: Gateway };
+    const deps = { current: () => self.gw.rt, store, logger, metrics };
     const server = createServer({
       maxHeaderSize: config.server.maxHeaderBytes,
       headersTimeout: config.server.headersTimeoutMs,
@@ -74,11 +75,9 @@ export class Gateway {
     });
     const admin = config.admin.listen ? createAdminServer(deps) : null;
     const gw = new Gateway(rt, store, logger, metrics, server, admin, opts.configPath ?? config.sourcePath);
-    // The handlers read the runtime through the gateway so reload() swaps it for everyone.
-    current = rt;
-    deps.current = () => gw.rt;
-    gw.endpoints = createTokenService({ ...deps, store: combineStores(store, sessions) });
-    server.on('request', createRequestHandler({ ...deps, endpoints: gw.endpoints }));
+    self.gw = gw;
+    const endpoints = createTokenService({ ...deps, store: combineStores(store, sessions) });
+    server.on('request', createRequestHandler({ ...deps, endpoints }));
     server.on('upgrade', createUpgradeHandler(deps));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
     server.on('connection', (socket: Socket) => {
@@ -98,9 +97,6 @@ export class Gateway {
     logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
     return gw;
   }
-
-  /** Hook for the token service; set before traffic arrives. */
-  endpoints: LocalEndpoints | undefined = undefined;
 
   get runtime(): Runtime {
     return this.rt;

@@ -260,15 +260,14 @@ export class RedisStore implements RevocationStore, SessionStore {
 
   /** Entries only this process still remembers (Redis restarted empty, or a write raced a crash) go back to Redis. */
   private async writeBack(inRedis: { j: Set<string>; f: Set<string>; s: Set<string> }, now: number): Promise<void> {
+    const missing: Array<[key: string, score: number, id: string]> = [];
+    for (const [id, e] of this.mirror.jtis.entries()) if (e.until > now && !inRedis.j.has(id)) missing.push([this.keys.jti, e.until, id]);
+    for (const [id, e] of this.mirror.families.entries()) if (e.until > now && !inRedis.f.has(id)) missing.push([this.keys.fam, e.until, id]);
+    for (const [id, e] of this.mirror.subjects.entries()) if (e.until > now && !inRedis.s.has(id)) missing.push([this.keys.subj, e.value, id]);
+    const n = missing.length;
+    if (n === 0) return;
     const m = this.client.multi();
-    let n = 0;
-    for (const [id, e] of this.mirror.jtis.entries()) if (e.until > now && !inRedis.j.has(id)) (m.zadd(this.keys.jti, 'GT', e.until, id), n++);
-    for (const [id, e] of this.mirror.families.entries()) if (e.until > now && !inRedis.f.has(id)) (m.zadd(this.keys.fam, 'GT', e.until, id), n++);
-    for (const [id, e] of this.mirror.subjects.entries()) if (e.until > now && !inRedis.s.has(id)) (m.zadd(this.keys.subj, 'GT', e.value, id), n++);
-    if (n === 0) {
-      m.discard();
-      return;
-    }
+    for (const [key, score, id] of missing) m.zadd(key, 'GT', score, id);
     await m.exec().then(execResult);
     this.opts.logger.warn({ restored: n }, 'revocation store: wrote back revocations Redis had lost');
   }
