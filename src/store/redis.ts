@@ -47,6 +47,18 @@ redis.call('EXPIREAT', KEYS[1], ARGV[3])
 return 'rotated'
 `;
 
+/**
+ * Undoes a rotation whose answer never came back (the command timed out, so
+ * the caller answers 503 and the new refresh token is never handed out).
+ * Redis may still run the rotation once it catches up; this runs right after
+ * it on the same connection, so the presented token stays current
+ * (SECURITY.md F02-F03). KEYS: family hash. ARGV: presented jti, next jti.
+ */
+const UNROTATE = `
+if redis.call('HGET', KEYS[1], 'cur') == ARGV[2] then redis.call('HSET', KEYS[1], 'cur', ARGV[1]) end
+return 0
+`;
+
 /** Subject cut-offs only move forward. KEYS: subjects zset. ARGV: sub, cut-off, channel. */
 const CUTOFF = `
 local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -164,7 +176,14 @@ export class RedisStore implements RevocationStore, SessionStore {
   }
 
   async rotateFamily(sid: string, jti: string, nextJti: string, exp: number): Promise<RotateResult> {
-    const result = (await this.client.eval(ROTATE, 2, this.keys.family(sid), this.keys.fam, jti, nextJti, String(exp), sid, this.keys.channel)) as RotateResult;
+    const key = this.keys.family(sid);
+    let result: RotateResult;
+    try {
+      result = (await this.client.eval(ROTATE, 2, key, this.keys.fam, jti, nextJti, String(exp), sid, this.keys.channel)) as RotateResult;
+    } catch (err) {
+      this.client.eval(UNROTATE, 1, key, jti, nextJti).catch(() => 0);
+      throw err;
+    }
     if (result === 'reused') this.mirror.families.set(sid, true, exp);
     return result;
   }
@@ -219,6 +238,8 @@ export class RedisStore implements RevocationStore, SessionStore {
   }
 
   private async doReconcile(): Promise<void> {
+    // The mirror only drops an expired entry when a lookup hits it: sweep the rest, so memory stays bounded by live tokens (also while Redis is away).
+    this.mirror.sweep();
     if (this.closed || this.client.status !== 'ready') return;
     const now = Math.floor(Date.now() / 1000);
     const subjectFloor = now - this.opts.subjectTtlSeconds;
