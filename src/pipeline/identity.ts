@@ -38,6 +38,9 @@ export function identityValue(token: VerifiedToken, claim: string): string | nul
   return encodeUnsafe(typeof v === 'object' ? JSON.stringify(v) : String(v), SAFE_VALUE);
 }
 
+// JSON may carry a lone surrogate ("\ud800"), which encodeURIComponent refuses with a URIError: send U+FFFD, as UTF-8 would.
+const LONE_SURROGATE = /\p{Cs}/gu;
+
 function encodeUnsafe(text: string, safe: RegExp): string {
-  return safe.test(text) ? text : encodeURIComponent(text);
+  return safe.test(text) ? text : encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
 }

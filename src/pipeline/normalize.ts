@@ -27,7 +27,8 @@ const reject = (why: string) => invalidRequest(`The request path is not acceptab
  * - `.` and `..` are resolved; `..` above the root is refused; `//` is collapsed
  * - other escapes stay encoded with upper-case hex (`%c0%af` -> `%C0%AF`)
  * - `..;x` / `.;x` / `;x` segments (Tomcat's path-parameter trick) are refused, and
- *   `;params` are ignored for matching, so `/admin;x=1` is matched as `/admin`
+ *   `;params` are ignored for matching, so `/admin;x=1` is matched as `/admin`;
+ *   an encoded `%3B` counts as `;` for both (escapes are upper-cased first)
  */
 export function normaliseTarget(target: string): NormalisedTarget {
   if (target.charCodeAt(0) !== 47 /* / */) throw reject('only origin-form targets ("/path") are accepted');
@@ -51,7 +52,7 @@ export function normaliseTarget(target: string): NormalisedTarget {
       out.pop();
       continue;
     }
-    const semi = seg.indexOf(';');
+    const semi = paramStart(seg);
     if (semi !== -1) {
       const name = seg.slice(0, semi);
       // "/;x/admin" is "//admin" -> "/admin" to Tomcat and Spring, which strip params before merging slashes
@@ -63,10 +64,22 @@ export function normaliseTarget(target: string): NormalisedTarget {
   const trailing = out.length > 0 && (last === '' || last === '.' || last === '..');
   const path = '/' + out.join('/') + (trailing ? '/' : '');
   const segments = out.map((s) => {
-    const semi = s.indexOf(';');
+    const semi = paramStart(s);
     return semi === -1 ? s : s.slice(0, semi);
   });
   return { path, segments, query };
+}
+
+/**
+ * Where a segment's path parameters start: at ";" or at an encoded "%3B",
+ * since a backend that decodes before it strips parameters reads
+ * `..%3B` as `..;` (and `admin%3Bx` as `admin`) just like the raw form.
+ */
+function paramStart(seg: string): number {
+  const raw = seg.indexOf(';');
+  const enc = seg.indexOf('%3B');
+  if (enc === -1) return raw;
+  return raw === -1 ? enc : Math.min(raw, enc);
 }
 
 function decodeUnreserved(raw: string): string {

@@ -72,7 +72,8 @@ const OK: Ok[] = [
   { target: '/public/%ff', path: '/public/%FF', segments: ['public', '%FF'], why: 'P15 %ff' },
   { target: '/caf%C3%A9', path: '/caf%C3%A9', segments: ['caf%C3%A9'], why: 'UTF-8 stays encoded' },
   { target: '/a%20b', path: '/a%20b', segments: ['a%20b'], why: 'space stays encoded' },
-  { target: '/a%3bb', path: '/a%3Bb', segments: ['a%3Bb'], why: 'encoded ";" is data, not a parameter' },
+  { target: '/a%3bb', path: '/a%3Bb', segments: ['a'], why: 'an encoded ";" starts parameters too (backends that decode before stripping read it so)' },
+  { target: '/admin%3Bx=1', path: '/admin%3Bx=1', segments: ['admin'], why: 'so /admin%3Bx=1 is matched as /admin' },
   { target: '/a%3Fb%23c', path: '/a%3Fb%23c', segments: ['a%3Fb%23c'], why: 'encoded "?" and "#" stay encoded' },
   { target: '/%25', path: '/%25', segments: ['%25'], why: '"%" itself' },
   { target: '/public/%252e%252e/admin', path: '/public/%252e%252e/admin', segments: ['public', '%252e%252e', 'admin'], why: 'double encoding is decoded once only' },
@@ -123,6 +124,8 @@ const BAD: Array<{ target: string; why: string }> = [
   { target: '//../admin', why: '"//" does not hide the climb' },
   // dot segments carrying parameters (Tomcat "..;/", P12)
   { target: '/public/..;/admin', why: 'P12 ..;/' },
+  { target: '/public/..%3B/admin', why: 'P12 with the ";" encoded: a decode-then-strip backend reads ".."' },
+  { target: '/public/..%3bx/admin', why: 'the same, lower-case escape' },
   { target: '/public/..;x=1/admin', why: 'P12 ..;x=1' },
   { target: '/public/.;/admin', why: '.;/' },
   { target: '/public/%2e%2e;/admin', why: 'encoded ..;' },
