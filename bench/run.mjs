@@ -5,10 +5,11 @@
 //
 //   npm run bench                      (builds dist/ first)
 //   BENCH_ROUNDS=5 BENCH_DURATION=10 npm run bench
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import { signAccessToken } from '../dist/tokens/issue.js';
 import { generateSigningJwk } from '../dist/tokens/keygen.js';
 import { loadKeyFile } from '../dist/tokens/keys.js';
 import { ARGON2_PARAMS, hashPassword } from '../dist/tokens/passwords.js';
+import { descendants } from './proc.mjs';
 import { signTokens } from './tokens.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -51,11 +53,20 @@ const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.tri
 // a token comes back only after it has been evicted: still a cache miss.
 if (TOKEN_POOL <= CACHE_ENTRIES) throw new Error(`BENCH_TOKENS (${TOKEN_POOL}) must exceed the verifier cache size BENCH_CACHE_ENTRIES (${CACHE_ENTRIES})`);
 
-// `min`: ratio to raw-undici; `minRps`: absolute req/s (token-service endpoints, which forward nothing).
+// `min`: ratio to raw-undici; `minRps`: absolute req/s (token-service endpoints, which forward nothing);
+// `vs` + `min`: ratio to another scenario of the same run, at least `min`; `vs` + `above`: ratio strictly above.
 const TARGETS = [
   { scenario: 'gatehouse-token-cached', min: 0.8, what: 'repeated valid token (cache hits)' },
   { scenario: 'gatehouse-token-new', min: 0.45, what: 'new valid token every request (no cache hits)' },
   { scenario: 'gatehouse-refresh', minRps: 1000, what: 'POST /auth/refresh with rotation, one worker' },
+  // issue #4: the Redis store must not slow the hot path (it reads a local mirror), and workers must scale
+  { scenario: 'gatehouse-token-cached-redis', vs: 'gatehouse-token-cached', min: 0.9, what: 'Redis revocation store within 10% of the memory store (cached token, one process)' },
+  { scenario: 'gatehouse-token-cached-w2-redis', vs: 'gatehouse-token-cached-w1-redis', above: 1, what: 'server.workers: 2 beats server.workers: 1 (CLI, Redis store, cached token)' },
+];
+// Reported side by side, no target: the new-token path is CPU-bound on ES256 verification and may gain the most from workers.
+const COMPARISONS = [
+  { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new-w1-redis', what: 'workers 2 / workers 1, new token per request (CLI, Redis store)' },
+  { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new', onlyWithout: 'gatehouse-token-new-w1-redis', what: 'workers 2 (CLI, Redis store) / one process (Gateway.start, memory store), new token per request' },
 ];
 
 const ISS = 'http://gatehouse.bench';
@@ -75,23 +86,29 @@ const LOGIN_SEQUENTIAL = 20;
 const children = new Set();
 let current = null; // running autocannon instance
 let cleaning = null;
+let tmp = null; // the run's directory: signing key, users file, config files, Redis data dir
 
-/** Starts `bench/servers.mjs <args>` in a child process and resolves with the ports it reports. */
-function startChild(name, args, { stdout = 'inherit', env: extraEnv = {} } = {}) {
+/**
+ * Starts `bench/servers.mjs <args>` in a child process and resolves with the ports it reports.
+ * `profile: false`: the child only supervises (gatehouse-cli, redis), so it is not profiled itself;
+ * `last: true`: stopped after every other child (Redis, which the Gatehouses use until they stop).
+ */
+function startChild(name, args, { stdout = 'inherit', env: extraEnv = {}, profile = true, last = false } = {}) {
   return new Promise((resolve, reject) => {
     // BENCH_PROFILE=1: every server writes a V8 CPU profile, <name>.cpuprofile, when it stops.
-    const execArgv = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+    const execArgv = PROFILE && profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
     const child = fork(join(HERE, 'servers.mjs'), args, {
       stdio: ['ignore', stdout, 'inherit', 'ipc'],
       env: { ...env, ...extraEnv },
       execArgv,
     });
+    child.benchLast = last;
     children.add(child);
     if (stdout === 'pipe') collectLogs(name, child.stdout);
     const timer = setTimeout(() => reject(new Error(`${name}: not ready after 20 s`)), 20_000);
     child.once('message', (msg) => {
       clearTimeout(timer);
-      if (msg?.ready) resolve({ child, port: msg.port, adminPort: msg.adminPort });
+      if (msg?.ready) resolve({ child, port: msg.port, adminPort: msg.adminPort, pid: msg.pid });
       else reject(new Error(`${name}: ${msg?.error ?? 'failed to start'}`));
     });
     child.once('exit', (code, signal) => {
@@ -145,7 +162,10 @@ function stopChild(child) {
 function cleanup() {
   cleaning ??= (async () => {
     current?.stop();
+    await Promise.all([...children].filter((c) => !c.benchLast).map(stopChild));
     await Promise.all([...children].map(stopChild));
+    // also on Ctrl-C and errors: the directory holds the run's private signing key
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
 }
@@ -200,7 +220,63 @@ function boxBusySeconds() {
     return null;
   }
 }
-const cpuNow = (procs) => Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, pid === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : cpuSeconds(pid)]));
+/**
+ * CPU seconds so far of each measured process. A spec is a pid, or `{ tree: pid }` for a process with all its
+ * descendants (a servers.mjs wrapper, the Gatehouse CLI primary it started and the primary's cluster workers;
+ * the wrapper and redis-server): then `per` holds every pid's own figure.
+ */
+function cpuNow(procs) {
+  return Object.fromEntries(
+    Object.entries(procs).map(([k, spec]) => {
+      if (typeof spec === 'number') return [k, { total: spec === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : cpuSeconds(spec) }];
+      const per = {};
+      for (const pid of [spec.tree, ...descendants(spec.tree)]) {
+        const c = cpuSeconds(pid);
+        if (c !== null) per[pid] = c;
+      }
+      return [k, { total: Object.keys(per).length ? Object.values(per).reduce((a, b) => a + b, 0) : null, per }];
+    }),
+  );
+}
+/**
+ * Share of one core each process (tree) used between two snapshots. For a tree, summed per pid over the processes
+ * alive at the end (one started meanwhile counts in full); `procs[k]` lists each pid's share, and `changed` says the
+ * set of processes changed (a worker died: its CPU is lost).
+ */
+function cpuShares(cpu0, cpu1, seconds) {
+  const cpu = {};
+  const procs = {};
+  let changed = false;
+  for (const k of Object.keys(cpu1)) {
+    const a = cpu0[k];
+    const b = cpu1[k];
+    if (!b.per) {
+      cpu[k] = a.total === null || b.total === null ? null : round((b.total - a.total) / seconds, 2);
+      continue;
+    }
+    if (b.total === null) {
+      cpu[k] = null;
+      continue;
+    }
+    const shares = Object.entries(b.per).map(([pid, c]) => [pid, (c - (a.per[pid] ?? 0)) / seconds]);
+    if (Object.keys(a.per).some((pid) => !(pid in b.per)) || Object.keys(b.per).some((pid) => !(pid in a.per))) changed = true;
+    cpu[k] = round(shares.reduce((x, [, v]) => x + v, 0), 2);
+    procs[k] = Object.fromEntries(shares.map(([pid, v]) => [pid, round(v, 2)]));
+  }
+  return { cpu, procs, changed };
+}
+
+/** A free loopback port for a config file (the CLI with workers > 1 does not say which port it got). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 async function cacheCounters(adminPort) {
   if (!adminPort) return null;
@@ -209,13 +285,19 @@ async function cacheCounters(adminPort) {
   return { hit: read('hit'), miss: read('miss') };
 }
 
-function gatehouseConfig(keyFile, usersFile, upstreamOrigin, level) {
+/**
+ * The Gatehouse config of every bench instance. `listen`/`adminListen`: ports (0 = any; the CLI instances get
+ * ports chosen here, since a primary with workers does not report them); `workers`: server.workers (more than one
+ * only through the CLI); `redis`: { url, keyPrefix } for revocation.store: redis, else the memory store.
+ */
+function gatehouseConfig(keyFile, usersFile, upstreamOrigin, level, { listen = 0, adminListen = 0, workers = 1, redis = null } = {}) {
+  const store = redis ? `redis\n  redis:\n    url: ${JSON.stringify(redis.url)}\n    keyPrefix: ${JSON.stringify(redis.keyPrefix)}` : 'memory';
   return `
 server:
-  listen: 127.0.0.1:0
-  workers: 1
+  listen: 127.0.0.1:${listen}
+  workers: ${workers}
 admin:
-  listen: 127.0.0.1:0
+  listen: 127.0.0.1:${adminListen}
 issuer:
   iss: ${ISS}
   audience: ${AUD}
@@ -228,7 +310,7 @@ verify:
   algorithms: [ES256]
   cache: { maxEntries: ${CACHE_ENTRIES} }
 revocation:
-  store: memory
+  store: ${store}
 log:
   level: ${level}
 routes:
@@ -343,7 +425,7 @@ async function sequentialLogins(origin, n) {
 
 async function main() {
   const started = Date.now();
-  const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  tmp = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   try {
     // A signing key made for this run, written where the Gatehouse config points.
     const jwk = await generateSigningJwk('ES256', 'bench-es256');
@@ -361,48 +443,93 @@ async function main() {
     };
 
     const wanted = (s) => !ONLY || ONLY.has(s);
-    const needTokens = wanted('gatehouse-token-new');
+    const needTokens = ['gatehouse-token-new', 'gatehouse-token-new-w1-redis', 'gatehouse-token-new-w2-redis'].some(wanted);
     const signing = needTokens ? signTokens(jwk, { iss: ISS, aud: AUD, ttlSeconds: 3600, roles: ['user'], scope: 'read write' }, TOKEN_POOL) : Promise.resolve([]);
     const tokenStart = Date.now();
 
     if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });
-    const upstream = await startChild('upstream', ['upstream']);
+    // Issue #4 instances (Redis store; the CLI with server.workers 1 and 2) start only when a scenario needs them.
+    const wantW1 = wanted('gatehouse-token-cached-w1-redis') || wanted('gatehouse-token-new-w1-redis');
+    const wantW2 = wanted('gatehouse-token-cached-w2-redis') || wanted('gatehouse-token-new-w2-redis');
+    const wantRedis = wanted('gatehouse-token-cached-redis') || wantW1 || wantW2;
+    const redisDir = join(tmp, 'redis');
+    mkdirSync(redisDir);
+    const [upstream, redis] = await Promise.all([
+      startChild('upstream', ['upstream']),
+      // redis-server on a free loopback port, no persistence; stopped last, after every Gatehouse using it
+      wantRedis ? startChild('redis', ['redis', redisDir], { profile: false, last: true }) : null,
+    ]);
     const upstreamOrigin = `http://127.0.0.1:${upstream.port}`;
-    const [undici, hproxy, gh, ghInfo] = await Promise.all([
+    const redisUrl = redis ? `redis://127.0.0.1:${redis.port}` : null;
+    let redisVersion = null;
+    if (redis) {
+      try {
+        redisVersion = /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1] ?? null;
+      } catch {
+        // unknown
+      }
+    }
+    /** `node dist/cli.js start -c <file>` with a config file written for the run (log level warn, Redis store, ports chosen here). */
+    const startCli = async (name, workers) => {
+      const [port, adminPort] = [await freePort(), await freePort()];
+      const file = join(tmp, `${name}.yaml`);
+      writeFileSync(file, gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'warn', { listen: port, adminListen: adminPort, workers, redis: { url: redisUrl, keyPrefix: `bench-${name}:` } }), { mode: 0o600 });
+      // BENCH_PROFILE=1: the CLI primary and each worker write their own profile (named by pid) into profiles/<name>/
+      const cliExecArgv = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, name)] : [];
+      const h = await startChild(name, ['gatehouse-cli', file, String(port)], { stdout: 'pipe', profile: false, env: { BENCH_CLI_EXEC_ARGV: JSON.stringify(cliExecArgv) } });
+      return { ...h, adminPort, workers, configFile: file };
+    };
+    const [undici, hproxy, gh, ghInfo, ghRedis, w1, w2] = await Promise.all([
       startChild('raw-undici', ['undici', upstreamOrigin]),
       startChild('raw-http-proxy', ['http-proxy', upstreamOrigin]),
       startChild('gatehouse', ['gatehouse'], { stdout: 'pipe', env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'warn') } }),
       // per-request logging at info, to stdout, which is /dev/null: the cost of formatting and writing the lines
       startChild('gatehouse-log-info', ['gatehouse'], { stdout: 'ignore', env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'info') } }),
+      // as `gatehouse`, with the Redis revocation store
+      wanted('gatehouse-token-cached-redis')
+        ? startChild('gatehouse-redis', ['gatehouse'], { stdout: 'pipe', env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'warn', { redis: { url: redisUrl, keyPrefix: 'bench-gatehouse-redis:' } }) } })
+        : null,
+      wantW1 ? startCli('gatehouse-w1-redis', 1) : null,
+      wantW2 ? startCli('gatehouse-w2-redis', 2) : null,
     ]);
 
     // The repeated token comes from Gatehouse's own issuer code.
     const { token: cachedToken } = await signAccessToken(key, { iss: ISS, sub: 'bench-user', audience: [AUD], ttlSeconds: 3600, roles: ['user'], scope: 'read write' });
     const tokens = await signing;
     if (needTokens) process.stderr.write(`bench: ${tokens.length} distinct ES256 tokens signed in ${((Date.now() - tokenStart) / 1000).toFixed(1)} s\n`);
-    let nextToken = 0;
+    // One counter per token-new scenario, shared by all its connections: each of them sends the pool in order.
+    const tokenCounters = new Map();
+    const newTokenRequests = (name) => {
+      const counter = { sent: 0 };
+      tokenCounters.set(name, counter);
+      return [
+        {
+          // every request, on any connection, gets the next token
+          setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[counter.sent++ % tokens.length]}` } }),
+        },
+      ];
+    };
+    const GW = { launcher: 'Gateway.start', workers: 1, store: 'memory' };
+    const CLI = (h) => ({ launcher: 'cli', workers: h?.workers, store: 'redis', proxyTree: true });
 
     const gate = (p) => `http://127.0.0.1:${p}`;
     const scenarios = [
       { name: 'upstream-direct', what: 'upstream, no proxy', url: `${gate(upstream.port)}/api/hello`, proxy: null },
       { name: 'raw-undici', what: 'undici Pool.stream pass-through, no auth', url: `${gate(undici.port)}/api/hello`, proxy: undici },
       { name: 'raw-http-proxy', what: 'http-proxy + keep-alive agent, no auth', url: `${gate(hproxy.port)}/api/hello`, proxy: hproxy },
-      { name: 'gatehouse-public', what: 'Gatehouse, public route (no token)', url: `${gate(gh.port)}/public/hello`, admin: gh.adminPort, proxy: gh },
-      { name: 'gatehouse-token-cached', what: 'Gatehouse, one repeated ES256 token', url: `${gate(gh.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: gh.adminPort, proxy: gh },
-      {
-        name: 'gatehouse-token-new',
-        what: 'Gatehouse, a new ES256 token per request',
-        url: `${gate(gh.port)}/api/hello`,
-        admin: gh.adminPort,
-        proxy: gh,
-        requests: [
-          {
-            // One shared counter for all 50 connections: every request, on any connection, gets the next token.
-            setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[nextToken++ % tokens.length]}` } }),
-          },
-        ],
-      },
-      { name: 'gatehouse-token-cached-log-info', what: 'as token-cached, log level info to /dev/null', url: `${gate(ghInfo.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: ghInfo.adminPort, proxy: ghInfo },
+      { name: 'gatehouse-public', what: 'Gatehouse, public route (no token)', url: `${gate(gh.port)}/public/hello`, admin: gh.adminPort, proxy: gh, ...GW },
+      { name: 'gatehouse-token-cached', what: 'Gatehouse, one repeated ES256 token', url: `${gate(gh.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: gh.adminPort, proxy: gh, ...GW },
+      { name: 'gatehouse-token-new', what: 'Gatehouse, a new ES256 token per request', url: `${gate(gh.port)}/api/hello`, admin: gh.adminPort, proxy: gh, ...GW, requests: newTokenRequests('gatehouse-token-new') },
+      { name: 'gatehouse-token-cached-log-info', what: 'as token-cached, log level info to /dev/null', url: `${gate(ghInfo.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: ghInfo.adminPort, proxy: ghInfo, ...GW },
+      // issue #4: the Redis store (one process, Gateway.start), then the CLI with server.workers 1 and 2 (Redis store)
+      ...(ghRedis ? [{ name: 'gatehouse-token-cached-redis', what: 'as token-cached, Redis revocation store', url: `${gate(ghRedis.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: ghRedis.adminPort, proxy: ghRedis, ...GW, store: 'redis', redis }] : []),
+      ...[w1, w2]
+        .filter(Boolean)
+        .flatMap((h) => [
+          // /metrics answers for whichever worker takes the connection: cache counters are read only with one worker
+          { name: `gatehouse-token-cached-w${h.workers}-redis`, what: `as token-cached, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: h.workers === 1 ? h.adminPort : null, proxy: h, ...CLI(h), redis },
+          { name: `gatehouse-token-new-w${h.workers}-redis`, what: `as token-new, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, admin: h.workers === 1 ? h.adminPort : null, proxy: h, ...CLI(h), redis, requests: newTokenRequests(`gatehouse-token-new-w${h.workers}-redis`) },
+        ]),
       {
         name: 'gatehouse-login',
         what: `Gatehouse, POST /auth/login, valid password (argon2id ${argon2.hashParams.split(' ')[1]})`,
@@ -412,6 +539,7 @@ async function main() {
         body: JSON.stringify({ username: BENCH_USER, password: BENCH_PASSWORD }),
         tokenService: true,
         proxy: gh,
+        ...GW,
         sanity: async () => (await login(gate(gh.port)), 200),
       },
       {
@@ -420,6 +548,7 @@ async function main() {
         url: `${gate(gh.port)}/auth/refresh`,
         tokenService: true,
         proxy: gh,
+        ...GW,
         // new chains (CONNECTIONS logins) before every autocannon run, warm-up included; `stats` counts breaks
         prepare: (stats) => refreshRun(gate(gh.port), stats),
         newStats: newRefreshStats,
@@ -461,8 +590,10 @@ async function main() {
       const warmupStats = stats ? { ...stats, statuses: { ...stats.statuses } } : null;
       const measuredOpts = await withState();
       const before = await cacheCounters(s.admin);
-      const procs = { proxy: s.proxy?.child.pid, upstream: upstream.child.pid, autocannon: process.pid };
+      // CLI instances: the wrapper, the CLI primary and its workers, all counted as the proxy; Redis scenarios: redis-server too
+      const procs = { proxy: s.proxyTree ? { tree: s.proxy.child.pid } : s.proxy?.child.pid, upstream: upstream.child.pid, autocannon: process.pid };
       if (!s.proxy) delete procs.proxy;
+      if (s.redis) procs.redis = { tree: s.redis.child.pid };
       const cpu0 = cpuNow(procs);
       const box0 = boxBusySeconds();
       const res = await cannon({ ...measuredOpts, duration: DURATION });
@@ -470,7 +601,7 @@ async function main() {
       const box1 = boxBusySeconds();
       const after = await cacheCounters(s.admin);
       // share of one core each process used while measured (1.00 = one core busy all the time)
-      const cpu = Object.fromEntries(Object.keys(procs).map((k) => [k, cpu0[k] === null || cpu1[k] === null ? null : round((cpu1[k] - cpu0[k]) / res.duration, 2)]));
+      const { cpu, procs: cpuProcs, changed: procsChanged } = cpuShares(cpu0, cpu1, res.duration);
       // whatever else ran on the machine meanwhile (other processes compete for the same cores and skew the figures)
       if (box0 !== null && box1 !== null && Object.values(cpu).every((v) => v !== null)) {
         cpu.others = round(Math.max(0, (box1 - box0) / res.duration - Object.values(cpu).reduce((a, b) => a + b, 0)), 2);
@@ -488,6 +619,10 @@ async function main() {
         // gatehouse-refresh: session chains (warm-up and measured run together) and how many broke
         ...(stats ? { refresh: { ...stats, warmupBroken: warmupStats.broken, warmupNon200: warmupStats.non200 } } : {}),
         cpu,
+        // process trees (CLI instances, redis): each pid's share; the proxy tree is wrapper, primary, workers in that order
+        ...(Object.keys(cpuProcs).length ? { cpuProcs, ...(procsChanged ? { procsChanged } : {}) } : {}),
+        // token-new: tokens sent so far by this scenario (its own counter over the shared pool)
+        ...(tokenCounters.has(s.name) ? { tokensSentSoFar: tokenCounters.get(s.name).sent } : {}),
         // proxy CPU (all its threads) per answered request: less sensitive than req/s to what else the box runs
         proxyCpuUsPerReq: cpu.proxy === null || cpu.proxy === undefined || !res.requests.total ? null : round((cpu.proxy * res.duration * 1e6) / res.requests.total, 1),
       };
@@ -513,7 +648,12 @@ async function main() {
         const bad = run.non2xx || run.errors ? `  !! ${run.non2xx} non-2xx, ${run.errors} errors` : '';
         const cache = run.cache && s.name.startsWith('gatehouse-token') ? `  cache hit ${run.cache.hit} / miss ${run.cache.miss}` : '';
         const chains = run.refresh ? `  chains ${run.refresh.chains}, broken ${run.refresh.broken}${run.refresh.broken ? ` !! ${run.refresh.non200} non-200 ${JSON.stringify(run.refresh.statuses)}` : ''}` : '';
-        const cpuText = Object.entries(run.cpu).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+        // a process tree also shows its processes' shares: for a CLI instance, wrapper + primary + workers
+        const cpuText = Object.entries(run.cpu)
+          .filter(([, v]) => v !== null)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}${k === 'proxy' && run.cpuProcs?.proxy ? ` (${Object.keys(run.cpuProcs.proxy).length} procs ${Object.values(run.cpuProcs.proxy).map((x) => x.toFixed(2)).join('+')})` : ''}`)
+          .join(', ');
+        if (run.procsChanged) process.stderr.write(`  round ${r + 1}/${ROUNDS}  ${s.name}: the set of processes changed during the run (a worker exited?): its CPU is missing\n`);
         process.stderr.write(`  round ${r + 1}/${ROUNDS}  ${s.name.padEnd(32)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  cpu ${cpuText}${cache}${chains}${bad}\n`);
       }
     }
@@ -524,6 +664,10 @@ async function main() {
       return {
         scenario: s.name,
         description: s.what,
+        // how the proxy under test was started: Gateway.start in a bench child, or `node dist/cli.js start -c FILE`
+        ...(s.launcher ? { launcher: s.launcher, workers: s.workers, store: s.store } : {}),
+        ...(s.launcher === 'cli' ? { configFile: s.proxy.configFile.replace(tmp, '<tmp>') } : {}),
+        ...(tokenCounters.has(s.name) ? { tokensSent: tokenCounters.get(s.name).sent, tokenPool: tokens.length } : {}),
         rps: round(median(rs.map((x) => x.rps)), 0),
         p50Ms: median(rs.map((x) => x.p50)),
         p99Ms: median(rs.map((x) => x.p99)),
@@ -553,14 +697,42 @@ async function main() {
     const tokenService = new Set(scenarios.filter((s) => s.tokenService).map((s) => s.name));
     for (const s of summary) s.ratio = baseline && !tokenService.has(s.scenario) ? round(s.rps / by[baseline].rps, 3) : null;
     const broke = (s) => s.non2xx || s.errors || s.refreshChains?.broken;
+    const noisy = (s) => s.runs.some((x) => x.cpu.others !== undefined && x.cpu.others !== null && x.cpu.others > MAX_OTHERS);
+    /** A target, checked: null when its reference is not in this run. `text` for the table, `json` for latest.json. */
+    const checkTarget = (t) => {
+      const s = by[t.scenario];
+      if (!s) return null;
+      if (t.minRps !== undefined) {
+        const valid = !broke(s);
+        const pass = valid && s.rps >= t.minRps;
+        return { text: `>= ${t.minRps} req/s: ${s.rps} ${valid ? (pass ? 'PASS' : 'MISS') : 'INVALID (non-200 answers)'}`, json: { scenario: t.scenario, description: t.what, against: 'absolute', minRps: t.minRps, rps: s.rps, valid, pass } };
+      }
+      const vs = t.vs ?? 'raw-undici';
+      if (!by[vs]) return null;
+      const ratio = s.rps / by[vs].rps;
+      const valid = !broke(s) && !broke(by[vs]);
+      const pass = valid && (t.above !== undefined ? ratio > t.above : ratio >= t.min);
+      const short = t.vs ? vs.replace(/^gatehouse-/, '').replace(/^token-cached-(w\d)-redis$/, '$1') : 'undici';
+      const bound = t.above !== undefined ? `> ${t.above.toFixed(2)}x` : `>= ${t.min.toFixed(2)}x`;
+      return {
+        text: `${bound} ${short}: ${ratio.toFixed(2)}x ${valid ? (pass ? 'PASS' : 'MISS') : 'INVALID (non-2xx answers or failed requests)'}`,
+        json: { scenario: t.scenario, description: t.what, against: vs, ...(t.above !== undefined ? { above: t.above } : { min: t.min }), ratio: round(ratio, 3), valid, pass, noisy: noisy(s) || noisy(by[vs]) },
+      };
+    };
+    const checked = new Map(TARGETS.map((t) => [t.scenario, checkTarget(t)]).filter(([, c]) => c));
+    const comparisons = COMPARISONS.filter((c) => by[c.scenario] && by[c.vs] && !(c.onlyWithout && by[c.onlyWithout])).map((c) => ({
+      scenario: c.scenario,
+      against: c.vs,
+      description: c.what,
+      ratio: round(by[c.scenario].rps / by[c.vs].rps, 3),
+      cpuUsPerReq: [by[c.scenario].proxyCpuUsPerReq, by[c.vs].proxyCpuUsPerReq],
+      valid: !broke(by[c.scenario]) && !broke(by[c.vs]),
+      noisy: noisy(by[c.scenario]) || noisy(by[c.vs]),
+    }));
 
     const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'cpu us/req', baseline ? `x ${baseline}` : 'ratio', 'target'];
     const rows = summary.map((s) => {
-      const t = TARGETS.find((x) => x.scenario === s.scenario);
-      const vsUndici = by['raw-undici'] ? s.rps / by['raw-undici'].rps : null;
-      let target = '';
-      if (t?.minRps !== undefined) target = `>= ${t.minRps} req/s: ${s.rps} ${broke(s) ? 'INVALID (non-200 answers)' : s.rps >= t.minRps ? 'PASS' : 'MISS'}`;
-      else if (t && vsUndici !== null) target = `>= ${t.min.toFixed(2)}x undici: ${vsUndici.toFixed(2)}x ${vsUndici >= t.min ? 'PASS' : 'MISS'}`;
+      const target = checked.get(s.scenario)?.text ?? '';
       const flag = broke(s) ? ' (!)' : '';
       return [s.scenario + flag, String(s.rps), String(s.p50Ms), String(s.p99Ms), s.proxyCpuUsPerReq === null ? '-' : s.proxyCpuUsPerReq.toFixed(0), s.ratio === null ? '-' : `${s.ratio.toFixed(2)}x`, target];
     });
@@ -580,9 +752,31 @@ async function main() {
       const cost = 1 - by['gatehouse-token-cached-log-info'].rps / by['gatehouse-token-cached'].rps;
       out.push(`per-request logging at info (to /dev/null) costs ${(cost * 100).toFixed(1)}% of req/s on the cached-token path.`);
     }
-    if (by['gatehouse-token-new']?.cache) {
-      const c = by['gatehouse-token-new'].cache;
-      out.push(`gatehouse-token-new verifier cache: ${c.miss} misses, ${c.hit} hits (${nextToken} tokens sent from a pool of ${tokens.length}).`);
+    for (const s of summary.filter((x) => x.tokensSent !== undefined)) {
+      const c = s.cache;
+      // a token reaches this instance twice only once its own counter wraps around the pool
+      const once = s.tokensSent <= tokens.length ? 'each token at most once, so every request was a full verification' : `the pool wrapped around${s.workers > 1 ? ': with several workers, each keeping its own cache, a token may come back to a worker that still has it' : ''}`;
+      out.push(`${s.scenario} verifier cache: ${c ? `${c.miss} misses, ${c.hit} hits` : `counters not read (${s.workers} workers: /metrics answers for one of them)`}; ${s.tokensSent} tokens sent from a pool of ${tokens.length} (${once}).`);
+    }
+    // issue #4: the Redis store against the memory store, workers 2 against workers 1
+    const verdict = (c) => (c.json.valid ? (c.json.pass ? 'PASS' : 'MISS') : 'INVALID (non-2xx answers or failed requests)') + (c.json.noisy ? ' (noisy: other processes were busy)' : '');
+    const cpuPer = (n) => (by[n].proxyCpuUsPerReq === null ? '-' : `${by[n].proxyCpuUsPerReq.toFixed(0)} us`);
+    if (checked.has('gatehouse-token-cached-redis')) {
+      const c = checked.get('gatehouse-token-cached-redis');
+      out.push(`gatehouse-token-cached-redis: ${by['gatehouse-token-cached-redis'].rps} req/s = ${c.json.ratio.toFixed(2)}x of gatehouse-token-cached (${by['gatehouse-token-cached'].rps}, memory store); cpu/req ${cpuPer('gatehouse-token-cached-redis')} vs ${cpuPer('gatehouse-token-cached')}; >= 0.90x of gatehouse-token-cached: ${verdict(c)}`);
+    }
+    if (checked.has('gatehouse-token-cached-w2-redis')) {
+      const c = checked.get('gatehouse-token-cached-w2-redis');
+      out.push(`workers 2 / workers 1 (token-cached, CLI, Redis store): ${by['gatehouse-token-cached-w2-redis'].rps} / ${by['gatehouse-token-cached-w1-redis'].rps} req/s = ${c.json.ratio.toFixed(2)}x; cpu/req ${cpuPer('gatehouse-token-cached-w2-redis')} vs ${cpuPer('gatehouse-token-cached-w1-redis')}; w2 > w1: ${verdict(c)}`);
+    }
+    for (const c of comparisons) {
+      out.push(`${c.description}: ${by[c.scenario].rps} / ${by[c.against].rps} req/s = ${c.ratio.toFixed(2)}x; cpu/req ${cpuPer(c.scenario)} vs ${cpuPer(c.against)} (no target${c.valid ? '' : '; INVALID: non-2xx answers or failed requests'}${c.noisy ? '; noisy: other processes were busy' : ''})`);
+    }
+    // Workers only help with a spare core: say how many cores the rest of the benchmark took while workers 2 ran.
+    const w2rows = summary.filter((x) => x.launcher === 'cli' && x.workers > 1);
+    for (const s of w2rows) {
+      const m = (k) => median(s.runs.map((x) => x.cpu[k] ?? 0));
+      out.push(`${s.scenario}: cores used (median) proxy ${m('proxy').toFixed(2)} (primary + ${s.workers} workers), autocannon ${m('autocannon').toFixed(2)}, upstream ${m('upstream').toFixed(2)}, redis ${m('redis').toFixed(2)}, others ${m('others').toFixed(2)} of ${cpus().length} CPUs.`);
     }
     if (by['gatehouse-login']) {
       const p = argon2.params;
@@ -607,11 +801,7 @@ async function main() {
 
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = join(RESULTS_DIR, 'latest.json');
-    const targets = TARGETS.filter((t) => by[t.scenario] && (t.minRps !== undefined || by['raw-undici'])).map((t) => {
-      if (t.minRps !== undefined) return { scenario: t.scenario, description: t.what, against: 'absolute', minRps: t.minRps, rps: by[t.scenario].rps, valid: !broke(by[t.scenario]), pass: !broke(by[t.scenario]) && by[t.scenario].rps >= t.minRps };
-      const ratio = round(by[t.scenario].rps / by['raw-undici'].rps, 3);
-      return { scenario: t.scenario, description: t.what, against: 'raw-undici', min: t.min, ratio, pass: ratio >= t.min };
-    });
+    const targets = [...checked.values()].map((c) => c.json);
     writeFileSync(
       file,
       JSON.stringify(
@@ -621,8 +811,11 @@ async function main() {
           cpus: cpus().length,
           cpuModel: cpus()[0]?.model ?? null,
           flags: { connections: CONNECTIONS, pipelining: PIPELINING, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, maxOthers: MAX_OTHERS, tokenPool: tokens.length, verifierCacheEntries: CACHE_ENTRIES, loginThrottle: THROTTLE, sequentialLogins: LOGIN_SEQUENTIAL, profile: PROFILE },
+          // the bench's own redis-server for the *-redis scenarios (null when none ran)
+          redis: redis ? { version: redisVersion, bind: '127.0.0.1', persistence: 'off (--save "" --appendonly no)' } : null,
           baseline,
           targets,
+          comparisons,
           scenarios: summary,
           gatehouseLogs: Object.fromEntries(logCounts),
           wallSeconds: round((Date.now() - started) / 1000, 1),
@@ -635,7 +828,6 @@ async function main() {
     if (PROFILE) process.stdout.write(`CPU profiles: ${PROFILE_DIR}/<server>.cpuprofile (summarise with node bench/cpuprofile-top.mjs <file>)\n`);
   } finally {
     await cleanup();
-    rmSync(tmp, { recursive: true, force: true });
   }
 }
 

@@ -5,20 +5,33 @@
 //   node bench/servers.mjs undici <upstream-origin>
 //   node bench/servers.mjs http-proxy <upstream-origin>
 //   node bench/servers.mjs gatehouse            (config text in $BENCH_GATEHOUSE_CONFIG)
+//   node bench/servers.mjs gatehouse-cli <config-file> <listen-port>
+//                                               `node dist/cli.js start -c <config-file>` as a child
+//                                               (the CLI forks server.workers processes itself)
+//   node bench/servers.mjs redis <data-dir>     redis-server from PATH, loopback, persistence off
 //
 // Started by bench/run.mjs with an IPC channel: the child listens on a free
-// loopback port, sends { ready: true, port, adminPort? }, and exits when the
+// loopback port, sends { ready: true, port, adminPort?, pid }, and exits when the
 // parent asks it to, when it receives SIGTERM/SIGINT, or when the parent goes
-// away (IPC disconnect), so no server can outlive a benchmark run.
+// away (IPC disconnect), so no server can outlive a benchmark run. The
+// `gatehouse-cli` and `redis` kinds supervise a process of their own (the CLI
+// primary and its workers, redis-server) and stop it, the whole tree, before
+// they exit.
+import { spawn } from 'node:child_process';
 import { createServer, Agent } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
+import { descendants } from './proc.mjs';
 
 const HOST = '127.0.0.1';
 const BODY = Buffer.from('{"ok":true,"service":"bench-upstream"}\n');
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
 
-const [kind, upstream] = process.argv.slice(2);
+const [kind, upstream, extra] = process.argv.slice(2);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function listen(server) {
   return new Promise((resolve, reject) => {
@@ -98,6 +111,130 @@ async function startGatehouse() {
   return { port: gw.address().port, adminPort: gw.adminAddress()?.port ?? null, close: () => gw.stop() };
 }
 
+/** Processes this wrapper spawned and supervises (the CLI primary, redis-server). */
+const spawned = new Set();
+/** SIGKILL to every supervised process and its descendants (workers first): the last resort when a drain did not finish or never started. */
+function killSpawned() {
+  for (const child of spawned) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    for (const pid of [...descendants(child.pid).reverse(), child.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** `node dist/cli.js start -c <file>`, as an operator starts it; ready once it says it listens (the primary says so once every worker is). */
+async function startGatehouseCli(file, port) {
+  // BENCH_CLI_EXEC_ARGV: node flags for the CLI (BENCH_PROFILE); cluster workers inherit the primary's execArgv.
+  const execArgv = process.env.BENCH_CLI_EXEC_ARGV ? JSON.parse(process.env.BENCH_CLI_EXEC_ARGV) : [];
+  const cli = spawn(process.execPath, [...execArgv, join(ROOT, 'dist/cli.js'), 'start', '-c', file], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
+  spawned.add(cli);
+  const exited = new Promise((resolve) => cli.once('exit', (code, signal) => resolve(signal ?? code)));
+  await new Promise((resolve, reject) => {
+    let rest = '';
+    let ready = false;
+    const early = [];
+    cli.stderr.setEncoding('utf8');
+    cli.stderr.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        // workers: 1 -> "gatehouse: listening on http://127.0.0.1:PORT ..."; workers > 1 -> "gatehouse: N workers listening"
+        if (!ready && /^gatehouse: (listening on |\d+ workers listening)/.test(line)) {
+          ready = true;
+          resolve();
+        } else if (line) {
+          // anything else the CLI says (a worker died, ...) goes with Gatehouse's log lines on stdout, which the bench counts
+          process.stdout.write(line + '\n');
+          if (!ready) early.push(line);
+        }
+      }
+    });
+    cli.once('error', reject);
+    void exited.then((how) => reject(new Error(`gatehouse CLI exited during start-up (${how})${[...early, rest].filter(Boolean).length ? `: ${[...early, rest].filter(Boolean).join(' | ')}` : ''}`)));
+  });
+  return {
+    port: Number(port),
+    pid: cli.pid,
+    exited,
+    // SIGTERM drains (the primary forwards it to every worker); whatever is still there after 3 s is killed, workers first.
+    close: async () => {
+      if (cli.exitCode !== null || cli.signalCode !== null) return;
+      cli.kill('SIGTERM');
+      const t = setTimeout(killSpawned, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+    forceMs: 4500,
+  };
+}
+
+/** redis-server on a free loopback port, persistence off (no RDB snapshots, no AOF): the bench measures Gatehouse, not fsync. */
+async function startRedis(dir) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // its own process group: a Ctrl-C in the terminal reaches the bench, which stops Redis last, after every Gatehouse using it
+      detached: true,
+    });
+    spawned.add(redis);
+    const exited = new Promise((resolve) => redis.once('exit', (code, signal) => resolve(signal ?? code)));
+    const spawnError = new Promise((resolve) => redis.once('error', resolve));
+    const up = await Promise.race([waitForPort(port, 5000), exited.then((how) => `exited (${how})`), spawnError.then((e) => `cannot start redis-server (is it on PATH?): ${e.message}`)]);
+    if (up === true) {
+      return {
+        port,
+        pid: redis.pid,
+        exited,
+        close: async () => {
+          if (redis.exitCode !== null || redis.signalCode !== null) return;
+          redis.kill('SIGTERM'); // no persistence: shuts down at once
+          const t = setTimeout(() => redis.kill('SIGKILL'), 2000);
+          await exited;
+          clearTimeout(t);
+        },
+        forceMs: 4500,
+      };
+    }
+    if (redis.exitCode === null && redis.signalCode === null) redis.kill('SIGKILL');
+    spawned.delete(redis);
+    if (attempt >= 3) throw new Error(`redis-server on port ${port}: ${up === false ? 'not listening after 5 s' : up}`);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** true once something accepts connections on the port, false after `ms`. */
+async function waitForPort(port, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const sock = connect(port, HOST, () => {
+        sock.end();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function closeServer(server) {
   return new Promise((resolve) => {
     server.close(() => resolve());
@@ -105,36 +242,56 @@ function closeServer(server) {
   });
 }
 
-const starters = { upstream: startUpstream, undici: () => startUndici(upstream), 'http-proxy': () => startHttpProxy(upstream), gatehouse: startGatehouse };
+const starters = {
+  upstream: startUpstream,
+  undici: () => startUndici(upstream),
+  'http-proxy': () => startHttpProxy(upstream),
+  gatehouse: startGatehouse,
+  'gatehouse-cli': () => startGatehouseCli(upstream, extra),
+  redis: () => startRedis(upstream),
+};
 
 async function main() {
   const start = starters[kind];
   if (!start) throw new Error(`unknown server kind ${kind}`);
-  const handle = await start();
+  let handle = null;
   let stopping = false;
   const stop = async (code) => {
     if (stopping) return;
     stopping = true;
-    const force = setTimeout(() => process.exit(code), 3000);
+    const force = setTimeout(() => (killSpawned(), process.exit(code)), handle?.forceMs ?? 3000);
     force.unref();
     try {
-      await handle.close();
+      // asked to stop while still starting: nothing to drain, just make sure nothing this wrapper spawned survives it
+      if (handle) await handle.close();
+      else killSpawned();
     } finally {
       // exit explicitly: a profiled child (--cpu-prof) writes its profile on a normal exit.
       process.exit(code);
     }
   };
+  // Installed before start-up, so a stop during start-up still takes the supervised processes down.
   process.on('SIGTERM', () => void stop(0));
-  process.on('SIGINT', () => void stop(0));
+  // redis: a terminal Ctrl-C reaches the whole process group; the bench stops Redis itself, after the Gatehouses using it
+  process.on('SIGINT', () => (kind === 'redis' ? undefined : void stop(0)));
   process.on('disconnect', () => void stop(0));
   process.on('message', (msg) => {
     if (msg && msg.stop) void stop(0);
   });
-  process.send?.({ ready: true, port: handle.port, adminPort: handle.adminPort ?? null });
+  handle = await start();
+  if (stopping) return void (await handle.close());
+  // A supervised process that dies on its own ends this wrapper too: the bench sees the child exit.
+  handle.exited?.then((how) => {
+    if (stopping) return;
+    process.stderr.write(`bench/servers.mjs ${kind}: supervised process exited unexpectedly (${how})\n`);
+    void stop(1);
+  });
+  process.send?.({ ready: true, port: handle.port, adminPort: handle.adminPort ?? null, pid: handle.pid ?? process.pid });
 }
 
 main().catch((err) => {
   process.stderr.write(`bench/servers.mjs ${kind}: ${err?.stack ?? err}\n`);
   process.send?.({ ready: false, error: String(err?.message ?? err) });
+  killSpawned();
   process.exit(1);
 });
