@@ -58,6 +58,15 @@ export class Forwarder {
    */
   http(req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest): Promise<number> {
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    // A kept-alive upstream connection can close just as a request is sent on it (the upstream's idle
+    // timeout racing ours). A bodiless GET/HEAD that got no response byte is safe to send once more,
+    // as nginx does (proxy_next_upstream error) — never anything that may have had an effect.
+    const retryable = !hasBody && (fwd.method === 'GET' || fwd.method === 'HEAD');
+    const once = () => this.relay(req, res, fwd, hasBody);
+    return retryable ? once().catch((err: unknown) => (isStaleConnection(err) && !res.headersSent && !res.destroyed ? once() : Promise.reject(err))) : once();
+  }
+
+  private relay(req: IncomingMessage, res: ServerResponse, fwd: ForwardRequest, hasBody: boolean): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const handler = new RelayHandler(res, fwd, resolve, reject);
       if (hasBody && !req.readableEnded) req.once('end', () => handler.armTimer());
@@ -87,6 +96,12 @@ export class Forwarder {
     this.ws.close();
     await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
   }
+}
+
+/** The connection died under the request before any response arrived (not a refusal, not a timeout). */
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** undici's own timers tick about once a second; below this a route timeout gets a timer of its own. */

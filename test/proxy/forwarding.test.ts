@@ -34,7 +34,7 @@ interface RawUpstream {
   requests: string[];
   close(): Promise<void>;
 }
-async function startRawUpstream(reply: (path: string) => string): Promise<RawUpstream> {
+async function startRawUpstream(reply: (path: string) => string | null): Promise<RawUpstream> {
   const sockets = new Set<Socket>();
   const requests: string[] = [];
   const server = createNetServer((socket) => {
@@ -50,7 +50,13 @@ async function startRawUpstream(reply: (path: string) => string): Promise<RawUps
         buffered = buffered.slice(end + 4);
         const path = head.split(' ')[1] ?? '/';
         requests.push(path);
-        socket.write(reply(path));
+        const bytes = reply(path);
+        // null: the connection dies under the request, before any response byte (a stale keep-alive connection)
+        if (bytes === null) {
+          socket.destroy();
+          return;
+        }
+        socket.write(bytes);
       }
     });
   });
@@ -79,6 +85,7 @@ let keepAliveConns: ConnCount;
 let g: TestGateway;
 let token: string;
 const received = new Map<string, number>();
+const dropped = new Set<string>();
 
 beforeAll(async () => {
   const key = await makeKey('ES256');
@@ -100,6 +107,11 @@ beforeAll(async () => {
     if (path === '/raw/bad-status') return 'HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok';
     if (path === '/raw/not-http') return 'hello there\r\n\r\n';
     if (path === '/raw/cl-te') return 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+    if (path.startsWith('/raw/drop-once') && !dropped.has(path)) {
+      dropped.add(path);
+      return null;
+    }
+    if (path.startsWith('/raw/drop-always')) return null;
     return ok;
   });
   g = await startGateway({
@@ -407,6 +419,28 @@ describe('upstream failures (SECURITY.md F13)', () => {
     const totalBefore = raw.conns.total;
     expect((await send(g.url, '/raw/ok')).status).toBe(200);
     expect(raw.conns.total).toBe(totalBefore + 1);
+  });
+});
+
+describe('a connection that dies before the response', () => {
+  it('a bodiless GET is sent once more and succeeds (stale keep-alive race)', async () => {
+    const before = raw.requests.length;
+    const r = await send(g.url, '/raw/drop-once-get');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('ok');
+    expect(raw.requests.slice(before)).toEqual(['/raw/drop-once-get', '/raw/drop-once-get']);
+  });
+  it('a GET is retried at most once: two deaths are a 502', async () => {
+    const before = raw.requests.length;
+    const r = await send(g.url, '/raw/drop-always-get');
+    expectErrorReply(r, 502, 'bad_gateway');
+    expect(raw.requests.length - before).toBe(2);
+  });
+  it('a POST is never resent: it may already have had an effect', async () => {
+    const before = raw.requests.length;
+    const r = await send(g.url, '/raw/drop-once-post', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'charge the card' });
+    expectErrorReply(r, 502, 'bad_gateway');
+    expect(raw.requests.length - before).toBe(1);
   });
 });
 
