@@ -68,6 +68,10 @@ export class Gateway {
       headersTimeout: config.server.headersTimeoutMs,
       requestTimeout: config.server.requestTimeoutMs,
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
+      // Node enforces headersTimeout/requestTimeout only when it sweeps its connections, every 30 s by default:
+      // a slowloris client would hold a socket for 30 s whatever the config says (SECURITY.md P24). Sweep at a
+      // quarter of the smaller timeout, at most once a second.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs || Infinity) / 4))),
       // checkRequest refuses a missing Host itself, so the 400 carries the JSON body and X-Request-Id (SPEC §5)
       requireHostHeader: false,
       insecureHTTPParser: false,
