@@ -157,10 +157,27 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     }
   }
 
+  /**
+   * Refresh tokens that fail verification (forged, tampered, random) count per client IP against `throttle.perIp`:
+   * over the limit every refresh from that address is 429 until the window ends (SECURITY.md O07).
+   */
+  async function checkRefreshThrottled(ctx: RequestContext, rt: Runtime, token: unknown, status: number): Promise<RefreshClaims> {
+    const { perIp, windowMs } = rt.config.issuer!.throttle;
+    const ipKey = `refresh:ip:${ctx.clientIp}`;
+    const ip = await durable(() => store.peek(ipKey), 'throttle_peek');
+    if (ip.count >= perIp) throw tooManyRequests(ip.resetIn, 'throttled_refresh');
+    try {
+      return await checkRefresh(rt, token, status);
+    } catch (err) {
+      if (err instanceof GatewayError && err.reason === 'refresh_invalid') await durable(() => store.hit(ipKey, Math.ceil(windowMs / 1000)), 'throttle_hit');
+      throw err;
+    }
+  }
+
   async function refresh(ctx: RequestContext, rt: Runtime, token: unknown, scope: string | undefined, status: number): Promise<TokenResponse> {
-    const claims = await checkRefresh(rt, token, status);
-    const state = store.state();
-    if (!state.ok) throw storeUnavailable('store_down');
+    // A store known to be down answers at once (the throttle below would otherwise wait for its command timeout).
+    if (!store.state().ok) throw storeUnavailable('store_down');
+    const claims = await checkRefreshThrottled(ctx, rt, token, status);
     if (store.check(claims)) throw invalidGrant('refresh_revoked', status);
     const user = rt.users?.get(claims.sub);
     if (!user) {
