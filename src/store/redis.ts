@@ -98,6 +98,8 @@ export class RedisStore implements RevocationStore, SessionStore {
   private readonly keys: { jti: string; fam: string; subj: string; channel: string; family: (sid: string) => string; counter: (k: string) => string };
   private synced = false;
   private healthy = false;
+  /** without a live subscription a revocation made elsewhere could be missed: not healthy until resubscribed */
+  private subscribed = false;
   private reason = 'connecting to Redis';
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -122,7 +124,16 @@ export class RedisStore implements RevocationStore, SessionStore {
     this.client.on('ready', () => void this.reconcile());
     this.sub.on('ready', () => {
       // Messages sent while we were away are lost: re-read everything once subscribed again.
-      void this.sub.subscribe(this.keys.channel).then(() => this.reconcile(), (err: Error) => this.markDown(`subscribe failed: ${err.message}`));
+      void this.sub.subscribe(this.keys.channel).then(
+        () => {
+          this.subscribed = true;
+          return this.reconcile();
+        },
+        (err: Error) => this.markDown(`subscribe failed: ${err.message}`),
+      );
+    });
+    this.sub.on('close', () => {
+      this.subscribed = false;
     });
     this.sub.on('message', (_channel: string, message: string) => this.apply(message));
     this.timers.push(setInterval(() => void this.reconcile(), opts.reconcileEveryMs ?? 10_000));
@@ -140,8 +151,8 @@ export class RedisStore implements RevocationStore, SessionStore {
   }
 
   state(): StoreState {
-    if (this.healthy && this.synced) return { ok: true };
-    return { ok: false, reason: this.reason };
+    if (this.healthy && this.synced && this.subscribed) return { ok: true };
+    return { ok: false, reason: this.healthy && this.synced ? 'Redis subscription not established' : this.reason };
   }
 
   check(ref: TokenRef): RevokedBy | null {
