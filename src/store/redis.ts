@@ -68,12 +68,12 @@ redis.call('PUBLISH', ARGV[3], cjson.encode({t = 's', id = ARGV[1], v = tonumber
 return 1
 `;
 
-/** Fixed-window failure counter. KEYS: counter. ARGV: window seconds. Returns {count, ttl}. */
+/** Fixed-window failure counter. KEYS: counter. ARGV: window seconds. Returns {count, ms left} (PTTL: TTL's whole seconds would round Retry-After down). */
 const HIT = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) * 1000 end
 return {n, ttl}
 `;
 
@@ -200,15 +200,15 @@ export class RedisStore implements RevocationStore, SessionStore {
   }
 
   async hit(key: string, windowSeconds: number): Promise<Counter> {
-    const [count, ttl] = (await this.client.eval(HIT, 1, this.keys.counter(key), String(windowSeconds))) as [number, number];
-    return { count, resetIn: ttl };
+    const [count, ms] = (await this.client.eval(HIT, 1, this.keys.counter(key), String(windowSeconds))) as [number, number];
+    return { count, resetIn: ms / 1000 };
   }
 
   async peek(key: string): Promise<Counter> {
     const k = this.keys.counter(key);
-    const [count, ttl] = await Promise.all([this.client.get(k), this.client.ttl(k)]);
+    const [count, ms] = await Promise.all([this.client.get(k), this.client.pttl(k)]);
     const n = Number(count ?? 0);
-    return n > 0 ? { count: n, resetIn: Math.max(0, ttl) } : { count: 0, resetIn: 0 };
+    return n > 0 ? { count: n, resetIn: Math.max(0, ms) / 1000 } : { count: 0, resetIn: 0 };
   }
 
   async reset(key: string): Promise<void> {

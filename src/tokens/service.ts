@@ -120,8 +120,11 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     const [u, ip] = await durable(() => Promise.all([store.peek(userKey), store.peek(ipKey)]), 'throttle_peek');
     // Locked out: the same answer whatever the password (SECURITY.md O11), until the window ends.
     // Attempts still being checked count too, or a burst of parallel guesses would all pass this check before the first one failed.
-    if (u.count + (checking.get(userKey) ?? 0) >= perUser) throw tooManyRequests(u.resetIn, 'throttled_user');
-    if (ip.count + (checking.get(ipKey) ?? 0) >= perIp) throw tooManyRequests(ip.resetIn, 'throttled_ip');
+    // While only in-flight attempts count, the stored window has not started yet: it will when they fail, so a whole window is the honest Retry-After.
+    const window = Math.ceil(windowMs / 1000);
+    const retryAfter = (c: { count: number; resetIn: number }) => (c.count > 0 ? c.resetIn : window);
+    if (u.count + (checking.get(userKey) ?? 0) >= perUser) throw tooManyRequests(retryAfter(u), 'throttled_user');
+    if (ip.count + (checking.get(ipKey) ?? 0) >= perIp) throw tooManyRequests(retryAfter(ip), 'throttled_ip');
     const user = rt.users?.get(username);
     track([userKey, ipKey], 1);
     let ok: boolean;
@@ -129,7 +132,7 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
       // Unknown users cost one argon2 verification too (SECURITY.md O13-O14).
       ok = (await verifyPassword(user?.password ?? (await dummyHash()), password)) && user !== undefined;
       // recorded before the attempt stops counting as in flight, so there is no moment it counts as neither
-      if (!ok) await durable(() => Promise.all([store.hit(userKey, Math.ceil(windowMs / 1000)), store.hit(ipKey, Math.ceil(windowMs / 1000))]), 'throttle_hit');
+      if (!ok) await durable(() => Promise.all([store.hit(userKey, window), store.hit(ipKey, window)]), 'throttle_hit');
     } finally {
       track([userKey, ipKey], -1);
     }
@@ -315,6 +318,8 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
   return async (ctx, res) => {
     const rt = deps.current();
     if (!rt.config.issuer || !PATHS.has(ctx.path)) return false;
+    // SPEC §5: every response carries X-Request-Id, successes (200/204) included.
+    res.setHeader('x-request-id', ctx.requestId);
     const endpoint = handlers[ctx.path]!;
     const method = ctx.req.method ?? 'GET';
     const handler = endpoint[method] ?? (method === 'HEAD' ? endpoint.GET : undefined);
