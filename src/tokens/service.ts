@@ -15,6 +15,7 @@ import { signAccessToken } from './issue.js';
 import { MAX_PASSWORD_BYTES, dummyHash, isWeakHash, verifyPassword } from './passwords.js';
 import { newId, signRefreshToken, verifyRefreshToken, type RefreshClaims } from './refresh.js';
 import type { User } from './users.js';
+import type { IssuerEntry } from './verifier.js';
 
 export interface TokenServiceDeps {
   current(): Runtime;
@@ -42,6 +43,10 @@ const SELF_ROUTE: CompiledRoute = {
 const invalidGrant = (reason: string, status = 400) => new GatewayError('invalid_grant', 'The refresh token is invalid, expired or revoked', reason, { status, headers: NO_STORE });
 const badCredentials = (oauth: boolean, reason: string) =>
   oauth ? new GatewayError('invalid_grant', 'The username or password is incorrect', reason, { headers: NO_STORE }) : new GatewayError('invalid_credentials', 'The username or password is incorrect', reason, { headers: NO_STORE });
+
+/** A refresh token this issuer signed, checked with the issuer's own keys and the configured size cap. */
+const readRefresh = (rt: Runtime, self: IssuerEntry, token: string): Promise<RefreshClaims> =>
+  verifyRefreshToken(token, self.getKey, { iss: self.iss, algorithms: self.algorithms, maxBytes: rt.config.verify.maxTokenBytes });
 
 interface TokenResponse {
   access_token: string;
@@ -154,7 +159,7 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     if (typeof token !== 'string' || token.length === 0) throw invalidRequest('"refresh_token" is required', 'missing_refresh_token');
     const self = rt.self!;
     try {
-      return await verifyRefreshToken(token, self.getKey, { iss: self.iss, algorithms: self.algorithms, maxBytes: rt.config.verify.maxTokenBytes });
+      return await readRefresh(rt, self, token);
     } catch {
       throw invalidGrant('refresh_invalid', status);
     }
@@ -208,7 +213,7 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     const now = Math.floor(Date.now() / 1000);
     const refreshTtl = Math.round(rt.config.issuer!.refreshTokenTtlMs / 1000);
     if (!rt.self) return;
-    const asRefresh = await verifyRefreshToken(token, rt.self.getKey, { iss: rt.self.iss, algorithms: rt.self.algorithms, maxBytes: rt.config.verify.maxTokenBytes }).catch(() => null);
+    const asRefresh = await readRefresh(rt, rt.self, token).catch(() => null);
     if (asRefresh) {
       await durable(() => store.revokeFamily(asRefresh.sid, now + refreshTtl), 'revoke_family');
       return;
@@ -247,7 +252,7 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
         if (id.sid) await durable(() => store.revokeFamily(id.sid!, now + refreshTtl), 'revoke_family');
         const rtoken = body.refresh_token ?? body.refreshToken;
         if (typeof rtoken === 'string' && rt.self) {
-          const claims = await verifyRefreshToken(rtoken, rt.self.getKey, { iss: rt.self.iss, algorithms: rt.self.algorithms, maxBytes: rt.config.verify.maxTokenBytes }).catch(() => null);
+          const claims = await readRefresh(rt, rt.self, rtoken).catch(() => null);
           // Only the caller's own sessions: a foreign refresh token changes nothing (SECURITY.md O05).
           if (claims && claims.sub === id.sub) await durable(() => store.revokeFamily(claims.sid, now + refreshTtl), 'revoke_family');
         }

@@ -9,7 +9,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { rawRequest, type RawResponse } from '../helpers/raw.js';
 import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.js';
-import { expectRawError, headerValues, portOf, raw, seenDuring } from '../pipeline/support.js';
+import { expectRawError, headerValues, meansAdmin, portOf, raw, seenDuring } from '../pipeline/support.js';
 
 /**
  * SECURITY.md §3, P01-P28: the proxy layer, end to end through a real gateway
@@ -120,30 +120,6 @@ async function logged(sent: Sent, gw: TestGateway = g): Promise<{ reason: unknow
   return { reason: line.reason, auth: line.auth };
 }
 
-/**
- * Whether any common backend reading of `url` lands in /admin: as is,
- * percent-decoded, "\" as "/", ";params" stripped, then dots resolved.
- */
-function meansAdmin(url: string): boolean {
-  const path = url.split('?')[0] ?? '';
-  const decode = (s: string) => s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-  const variants = new Set<string>();
-  for (const a of [path, decode(path)]) {
-    for (const b of [a, a.replaceAll('\\', '/')]) {
-      for (const c of [b, b.split('/').map((s) => s.split(';')[0]).join('/')]) variants.add(c);
-    }
-  }
-  for (const v of variants) {
-    const out: string[] = [];
-    for (const seg of v.split('/')) {
-      if (seg === '' || seg === '.') continue;
-      if (seg === '..') out.pop();
-      else out.push(seg);
-    }
-    if (out[0] === 'admin') return true;
-  }
-  return false;
-}
 
 describe('control: the valid requests every attack is built from', () => {
   it('public, token-required and admin routes all answer 200 for the right caller', async () => {
