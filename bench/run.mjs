@@ -63,8 +63,15 @@ const TARGETS = [
   { scenario: 'gatehouse-token-cached-redis', vs: 'gatehouse-token-cached', min: 0.9, what: 'Redis revocation store within 10% of the memory store (cached token, one process)' },
   { scenario: 'gatehouse-token-cached-w2-redis', vs: 'gatehouse-token-cached-w1-redis', above: 1, what: 'server.workers: 2 beats server.workers: 1 (CLI, Redis store, cached token)' },
 ];
+// Floor references for the new-token target: raw-undici plus the least per-request verification work
+// (bench/servers.mjs). What they reach against raw-undici bounds what any gateway built that way can reach.
+const FLOORS = [
+  { scenario: 'raw-undici-jose-new', kind: 'undici-jose', what: 'raw-undici + bare jose.jwtVerify, a new ES256 token per request (floor for jose)' },
+  { scenario: 'raw-undici-es256-new', kind: 'undici-es256', what: 'raw-undici + bare sync node:crypto ES256 signature check, a new token per request (floor for Node.js)' },
+];
 // Reported side by side, no target: the new-token path is CPU-bound on ES256 verification and may gain the most from workers.
 const COMPARISONS = [
+  { scenario: 'gatehouse-token-new', vs: 'raw-undici-jose-new', what: 'Gatehouse new token / its jose floor (raw-undici + bare jose.jwtVerify)' },
   { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new-w1-redis', what: 'workers 2 / workers 1, new token per request (CLI, Redis store)' },
   { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new', onlyWithout: 'gatehouse-token-new-w1-redis', what: 'workers 2 (CLI, Redis store) / one process (Gateway.start, memory store), new token per request' },
 ];
@@ -443,7 +450,7 @@ async function main() {
     };
 
     const wanted = (s) => !ONLY || ONLY.has(s);
-    const needTokens = ['gatehouse-token-new', 'gatehouse-token-new-w1-redis', 'gatehouse-token-new-w2-redis'].some(wanted);
+    const needTokens = [...FLOORS.map((f) => f.scenario), 'gatehouse-token-new', 'gatehouse-token-new-w1-redis', 'gatehouse-token-new-w2-redis'].some(wanted);
     const signing = needTokens ? signTokens(jwk, { iss: ISS, aud: AUD, ttlSeconds: 3600, roles: ['user'], scope: 'read write' }, TOKEN_POOL) : Promise.resolve([]);
     const tokenStart = Date.now();
 
@@ -479,9 +486,13 @@ async function main() {
       const h = await startChild(name, ['gatehouse-cli', file, String(port)], { stdout: 'pipe', profile: false, env: { BENCH_CLI_EXEC_ARGV: JSON.stringify(cliExecArgv) } });
       return { ...h, adminPort, workers, configFile: file };
     };
-    const [undici, hproxy, gh, ghInfo, ghRedis, w1, w2] = await Promise.all([
+    // The new-token floor references verify with the public half of the run's signing key.
+    const { d: _private, ...publicJwk } = jwk;
+    const verifyKey = JSON.stringify({ jwk: publicJwk, iss: ISS, aud: AUD });
+    const [undici, hproxy, floors, gh, ghInfo, ghRedis, w1, w2] = await Promise.all([
       startChild('raw-undici', ['undici', upstreamOrigin]),
       startChild('raw-http-proxy', ['http-proxy', upstreamOrigin]),
+      Promise.all(FLOORS.filter((f) => wanted(f.scenario)).map(async (f) => ({ ...f, server: await startChild(f.scenario, [f.kind, upstreamOrigin], { env: { BENCH_VERIFY_KEY: verifyKey } }) }))),
       startChild('gatehouse', ['gatehouse'], { stdout: 'pipe', env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'warn') } }),
       // per-request logging at info, to stdout, which is /dev/null: the cost of formatting and writing the lines
       startChild('gatehouse-log-info', ['gatehouse'], { stdout: 'ignore', env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(keyFile, usersFile, upstreamOrigin, 'info') } }),
@@ -517,6 +528,7 @@ async function main() {
       { name: 'upstream-direct', what: 'upstream, no proxy', url: `${gate(upstream.port)}/api/hello`, proxy: null },
       { name: 'raw-undici', what: 'undici Pool.stream pass-through, no auth', url: `${gate(undici.port)}/api/hello`, proxy: undici },
       { name: 'raw-http-proxy', what: 'http-proxy + keep-alive agent, no auth', url: `${gate(hproxy.port)}/api/hello`, proxy: hproxy },
+      ...floors.map((f) => ({ name: f.scenario, what: f.what, url: `${gate(f.server.port)}/api/hello`, proxy: f.server, requests: newTokenRequests(f.scenario) })),
       { name: 'gatehouse-public', what: 'Gatehouse, public route (no token)', url: `${gate(gh.port)}/public/hello`, admin: gh.adminPort, proxy: gh, ...GW },
       { name: 'gatehouse-token-cached', what: 'Gatehouse, one repeated ES256 token', url: `${gate(gh.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: gh.adminPort, proxy: gh, ...GW },
       { name: 'gatehouse-token-new', what: 'Gatehouse, a new ES256 token per request', url: `${gate(gh.port)}/api/hello`, admin: gh.adminPort, proxy: gh, ...GW, requests: newTokenRequests('gatehouse-token-new') },
@@ -752,7 +764,7 @@ async function main() {
       const cost = 1 - by['gatehouse-token-cached-log-info'].rps / by['gatehouse-token-cached'].rps;
       out.push(`per-request logging at info (to /dev/null) costs ${(cost * 100).toFixed(1)}% of req/s on the cached-token path.`);
     }
-    for (const s of summary.filter((x) => x.tokensSent !== undefined)) {
+    for (const s of summary.filter((x) => x.tokensSent !== undefined && x.launcher)) {
       const c = s.cache;
       // a token reaches this instance twice only once its own counter wraps around the pool
       const once = s.tokensSent <= tokens.length ? 'each token at most once, so every request was a full verification' : `the pool wrapped around${s.workers > 1 ? ': with several workers, each keeping its own cache, a token may come back to a worker that still has it' : ''}`;

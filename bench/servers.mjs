@@ -4,6 +4,9 @@
 //   node bench/servers.mjs upstream
 //   node bench/servers.mjs undici <upstream-origin>
 //   node bench/servers.mjs http-proxy <upstream-origin>
+//   node bench/servers.mjs undici-jose <upstream-origin>    raw-undici + bare jose.jwtVerify per request
+//   node bench/servers.mjs undici-es256 <upstream-origin>   raw-undici + a bare synchronous ES256 signature check
+//                                               (both: public JWK, iss and aud in $BENCH_VERIFY_KEY as JSON)
 //   node bench/servers.mjs gatehouse            (config text in $BENCH_GATEHOUSE_CONFIG)
 //   node bench/servers.mjs gatehouse-cli <config-file> <listen-port>
 //                                               `node dist/cli.js start -c <config-file>` as a child
@@ -56,10 +59,17 @@ async function startUpstream() {
   return { port, close: () => closeServer(server) };
 }
 
-/** Raw pass-through on undici Pool.stream, shaped like src/proxy/forwarder.ts but with no auth and no header policy. */
-async function startUndici(origin) {
+/**
+ * Raw pass-through on undici Pool.stream, shaped like src/proxy/forwarder.ts but with no auth and no header policy.
+ * `admit(req)`: an optional bearer check before forwarding (true, false, or a promise of either); false answers 401.
+ */
+async function startUndici(origin, admit = null) {
   const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 4000, pipelining: 1 });
-  const server = createServer((req, res) => {
+  const unauthorized = (res) => {
+    res.writeHead(401, { 'content-length': 0 });
+    res.end();
+  };
+  const forward = (req, res) => {
     const raw = req.rawHeaders;
     const headers = [];
     for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
@@ -79,10 +89,56 @@ async function startUndici(origin) {
         } else if (err) res.destroy();
       },
     );
-  });
+  };
+  const server = createServer(
+    admit
+      ? (req, res) => {
+          const ok = admit(req);
+          if (ok === true) forward(req, res);
+          else if (ok === false) unauthorized(res);
+          else ok.then((yes) => (yes ? forward(req, res) : unauthorized(res)));
+        }
+      : forward,
+  );
   server.keepAliveTimeout = 60_000;
   const port = await listen(server);
   return { port, close: async () => (await closeServer(server), await pool.close().catch(() => pool.destroy())) };
+}
+
+/** The bearer token of a request, or null. */
+const bearer = (req) => {
+  const h = req.headers.authorization;
+  return typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7) : null;
+};
+
+/**
+ * Floor references for the new-token scenario (no cache anywhere): the same pass-through, plus the least
+ * work any verifier must do per request. `undici-jose`: jose.jwtVerify with the imported key, iss, aud and
+ * alg checked, nothing else (the floor for a gateway built on jose, as Gatehouse is). `undici-es256`: only
+ * node:crypto.verify on the signature, synchronous, no JOSE parsing and no claims at all: the floor for any
+ * Node.js verifier. Neither is a usable verifier; they say what the machine allows.
+ */
+async function startUndiciJose(origin) {
+  const { importJWK, jwtVerify } = await import('jose');
+  const { jwk, iss, aud } = JSON.parse(process.env.BENCH_VERIFY_KEY ?? '{}');
+  const key = await importJWK(jwk, 'ES256');
+  const opts = { issuer: iss, audience: aud, algorithms: ['ES256'] };
+  return startUndici(origin, (req) => {
+    const token = bearer(req);
+    return token === null ? false : jwtVerify(token, key, opts).then(() => true, () => false);
+  });
+}
+
+async function startUndiciEs256(origin) {
+  const { createPublicKey, verify } = await import('node:crypto');
+  const { jwk } = JSON.parse(process.env.BENCH_VERIFY_KEY ?? '{}');
+  const key = { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' };
+  return startUndici(origin, (req) => {
+    const token = bearer(req);
+    const dot = token === null ? -1 : token.lastIndexOf('.');
+    if (dot < 0) return false;
+    return verify('sha256', Buffer.from(token.slice(0, dot)), key, Buffer.from(token.slice(dot + 1), 'base64url'));
+  });
 }
 
 /** Raw pass-through on http-proxy with a keep-alive agent. */
@@ -246,6 +302,8 @@ const starters = {
   upstream: startUpstream,
   undici: () => startUndici(upstream),
   'http-proxy': () => startHttpProxy(upstream),
+  'undici-jose': () => startUndiciJose(upstream),
+  'undici-es256': () => startUndiciEs256(upstream),
   gatehouse: startGatehouse,
   'gatehouse-cli': () => startGatehouseCli(upstream, extra),
   redis: () => startRedis(upstream),

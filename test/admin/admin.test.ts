@@ -107,6 +107,23 @@ describe('metrics', () => {
     expect(text).toMatch(/^gatehouse_token_cache_total\{result="miss"\} [1-9]\d*$/m);
     expect(text).toMatch(/^# TYPE gatehouse_store_errors_total counter$/m);
   });
+
+  it('counters are exact across scrapes: each request counted once, never again at the next scrape', async () => {
+    const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const scrape = async () => (await send(g.adminUrl, '/metrics')).body;
+    const reqs = 'gatehouse_requests_total{route="public",status="200"}';
+    const ok = 'gatehouse_auth_decisions_total{outcome="public",reason="ok"}';
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) expect((await send(g.url, '/public/count')).status).toBe(200);
+    const middle = await scrape();
+    expect(value(middle, reqs) - value(before, reqs)).toBe(3);
+    // a scrape with nothing new in between changes nothing
+    expect(value(await scrape(), reqs)).toBe(value(middle, reqs));
+    for (let i = 0; i < 2; i++) expect((await send(g.url, '/public/count')).status).toBe(200);
+    const after = await scrape();
+    expect(value(after, reqs) - value(before, reqs)).toBe(5);
+    expect(value(after, ok) - value(before, ok)).toBe(5);
+  });
 });
 
 describe('POST /admin/revoke', () => {
