@@ -487,8 +487,7 @@ async function main() {
       return { ...h, adminPort, workers, configFile: file };
     };
     // The new-token floor references verify with the public half of the run's signing key.
-    const { d: _private, ...publicJwk } = jwk;
-    const verifyKey = JSON.stringify({ jwk: publicJwk, iss: ISS, aud: AUD });
+    const verifyKey = JSON.stringify({ jwk: key.publicJwk, iss: ISS, aud: AUD });
     const [undici, hproxy, floors, gh, ghInfo, ghRedis, w1, w2] = await Promise.all([
       startChild('raw-undici', ['undici', upstreamOrigin]),
       startChild('raw-http-proxy', ['http-proxy', upstreamOrigin]),
