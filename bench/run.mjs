@@ -55,9 +55,12 @@ if (TOKEN_POOL <= CACHE_ENTRIES) throw new Error(`BENCH_TOKENS (${TOKEN_POOL}) m
 
 // `min`: ratio to raw-undici; `minRps`: absolute req/s (token-service endpoints, which forward nothing);
 // `vs` + `min`: ratio to another scenario of the same run, at least `min`; `vs` + `above`: ratio strictly above.
+// The token targets compare like with like: raw-undici-bearer is the raw pass-through sent the same request
+// (the same ~400-byte Authorization header, which it forwards untouched), so the ratio is the cost of
+// authentication and not of a bigger request; the plain raw-undici ratio is in the table too.
 const TARGETS = [
-  { scenario: 'gatehouse-token-cached', min: 0.8, what: 'repeated valid token (cache hits)' },
-  { scenario: 'gatehouse-token-new', min: 0.45, what: 'new valid token every request (no cache hits)' },
+  { scenario: 'gatehouse-token-cached', vs: 'raw-undici-bearer', min: 0.8, what: 'repeated valid token (cache hits), against the raw pass-through sent the same request' },
+  { scenario: 'gatehouse-token-new', vs: 'raw-undici-bearer', min: 0.45, what: 'new valid token every request (no cache hits), against the raw pass-through sent the same request' },
   { scenario: 'gatehouse-refresh', minRps: 1000, what: 'POST /auth/refresh with rotation, one worker' },
   // issue #4: the Redis store must not slow the hot path (it reads a local mirror), and workers must scale
   { scenario: 'gatehouse-token-cached-redis', vs: 'gatehouse-token-cached', min: 0.9, what: 'Redis revocation store within 10% of the memory store (cached token, one process)' },
@@ -526,6 +529,8 @@ async function main() {
     const scenarios = [
       { name: 'upstream-direct', what: 'upstream, no proxy', url: `${gate(upstream.port)}/api/hello`, proxy: null },
       { name: 'raw-undici', what: 'undici Pool.stream pass-through, no auth', url: `${gate(undici.port)}/api/hello`, proxy: undici },
+      // the raw pass-through sent the token scenarios' request: the same Authorization header, forwarded untouched
+      { name: 'raw-undici-bearer', what: 'undici pass-through, no auth, sent the token scenarios\' Authorization header', url: `${gate(undici.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, proxy: undici },
       { name: 'raw-http-proxy', what: 'http-proxy + keep-alive agent, no auth', url: `${gate(hproxy.port)}/api/hello`, proxy: hproxy },
       ...floors.map((f) => ({ name: f.scenario, what: f.what, url: `${gate(f.server.port)}/api/hello`, proxy: f.server, requests: newTokenRequests(f.scenario) })),
       { name: 'gatehouse-public', what: 'Gatehouse, public route (no token)', url: `${gate(gh.port)}/public/hello`, admin: gh.adminPort, proxy: gh, ...GW },
@@ -723,7 +728,7 @@ async function main() {
       const ratio = s.rps / by[vs].rps;
       const valid = !broke(s) && !broke(by[vs]);
       const pass = valid && (t.above !== undefined ? ratio > t.above : ratio >= t.min);
-      const short = t.vs ? vs.replace(/^gatehouse-/, '').replace(/^token-cached-(w\d)-redis$/, '$1') : 'undici';
+      const short = t.vs === 'raw-undici-bearer' ? 'undici-bearer' : t.vs ? vs.replace(/^gatehouse-/, '').replace(/^token-cached-(w\d)-redis$/, '$1') : 'undici';
       const bound = t.above !== undefined ? `> ${t.above.toFixed(2)}x` : `>= ${t.min.toFixed(2)}x`;
       return {
         text: `${bound} ${short}: ${ratio.toFixed(2)}x ${valid ? (pass ? 'PASS' : 'MISS') : 'INVALID (non-2xx answers or failed requests)'}`,

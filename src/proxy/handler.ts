@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Metrics } from '../admin/metrics.js';
 import { GatewayError, invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AUTHENTICATE, PREPARE, admit } from '../pipeline/admit.js';
+import { AUTHENTICATE, PREPARE, admit, type StageDeps } from '../pipeline/admit.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Runtime } from '../runtime.js';
 import type { RevocationStore } from '../store/types.js';
@@ -64,45 +64,63 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
     finish(ctx, gw.status, null);
   };
 
+  /**
+   * The request's way through the pipeline, written as plain continuations:
+   * a cached token goes from the socket to undici without a promise or a
+   * microtask, and only a stage that has to wait (a signature check, a
+   * token-service endpoint) continues asynchronously. Every step either hands
+   * on or ends in `fail`, which answers exactly once.
+   */
+  const forward = (ctx: RequestContext, res: ServerResponse, rt: Runtime) => {
+    const origin = rt.nextUpstream(ctx.route!);
+    const fwd = { origin, method: ctx.req.method ?? 'GET', path: upstreamPath(ctx), headers: upstreamHeaders(ctx, rt), timeoutMs: ctx.route!.config.timeoutMs, requestId: ctx.requestId };
+    rt.forwarder.http(ctx.req, res, fwd, (err, status) => {
+      if (!err) {
+        finish(ctx, status, origin);
+        return;
+      }
+      const gw = upstreamError(err);
+      if (!gw) {
+        ctx.reason = 'client_closed';
+        finish(ctx, 499, origin);
+        return;
+      }
+      ctx.reason = gw.reason;
+      sendError(res, gw, ctx.requestId);
+      logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code }, 'upstream failed');
+      finish(ctx, gw.status, origin);
+    });
+  };
+  const authenticate = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) => {
+    const admitting = admit(ctx, stageDeps, AUTHENTICATE);
+    if (admitting) admitting.then(() => forward(ctx, res, stageDeps.rt)).catch((err: unknown) => fail(ctx, res, err));
+    else forward(ctx, res, stageDeps.rt);
+  };
+  const afterEndpoints = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps, answered: boolean) => {
+    if (!answered) {
+      authenticate(ctx, res, stageDeps);
+      return;
+    }
+    ctx.outcome = 'public';
+    finish(ctx, res.statusCode, null);
+  };
+  const prepared = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) => {
+    const answered = deps.endpoints ? deps.endpoints(ctx, res) : false;
+    if (answered instanceof Promise) answered.then((done) => afterEndpoints(ctx, res, stageDeps, done)).catch((err: unknown) => fail(ctx, res, err));
+    else afterEndpoints(ctx, res, stageDeps, answered);
+  };
+
   return (req, res) => {
     const rt = deps.current();
     const ctx = newContext(req, rt);
-    const run = async () => {
-      const stageDeps = { rt, store, onStoreBypass };
+    try {
+      const stageDeps: StageDeps = { rt, store, onStoreBypass };
       const preparing = admit(ctx, stageDeps, PREPARE);
-      if (preparing) await preparing;
-      if (deps.endpoints && (await deps.endpoints(ctx, res))) {
-        ctx.outcome = 'public';
-        finish(ctx, res.statusCode, null);
-        return;
-      }
-      const admitting = admit(ctx, stageDeps, AUTHENTICATE);
-      if (admitting) await admitting;
-      const origin = rt.nextUpstream(ctx.route!);
-      try {
-        const status = await rt.forwarder.http(req, res, {
-          origin,
-          method: req.method ?? 'GET',
-          path: upstreamPath(ctx),
-          headers: upstreamHeaders(ctx, rt),
-          timeoutMs: ctx.route!.config.timeoutMs,
-          requestId: ctx.requestId,
-        });
-        finish(ctx, status, origin);
-      } catch (err) {
-        const gw = upstreamError(err);
-        if (!gw) {
-          ctx.reason = 'client_closed';
-          finish(ctx, 499, origin);
-          return;
-        }
-        ctx.reason = gw.reason;
-        sendError(res, gw, ctx.requestId);
-        logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code }, 'upstream failed');
-        finish(ctx, gw.status, origin);
-      }
-    };
-    run().catch((err: unknown) => fail(ctx, res, err));
+      if (preparing) preparing.then(() => prepared(ctx, res, stageDeps)).catch((err: unknown) => fail(ctx, res, err));
+      else prepared(ctx, res, stageDeps);
+    } catch (err) {
+      fail(ctx, res, err);
+    }
   };
 }
 

@@ -63,7 +63,7 @@ interface TokenResponse {
  * state (refresh families, failure counters, revocations) lives in the store,
  * so an instance holds nothing another instance would need.
  */
-export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext, res: ServerResponse) => Promise<boolean> {
+export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext, res: ServerResponse) => false | Promise<boolean> {
   const { store, logger, metrics } = deps;
   const warnedWeak = new Set<string>();
   /** Login attempts whose password is still being checked, per throttle key: they count as failures until they are known not to be. */
@@ -320,9 +320,14 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     },
   };
 
-  return async (ctx, res) => {
+  // Not a token-service path: a plain false, so proxied requests never wait a microtask for it.
+  return (ctx, res) => {
     const rt = deps.current();
     if (!rt.config.issuer || !PATHS.has(ctx.path)) return false;
+    return serve(ctx, res, rt);
+  };
+
+  async function serve(ctx: RequestContext, res: ServerResponse, rt: Runtime): Promise<boolean> {
     // SPEC §5: every response carries X-Request-Id, successes (200/204) included.
     res.setHeader('x-request-id', ctx.requestId);
     const endpoint = handlers[ctx.path]!;
@@ -337,5 +342,5 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
       throw err;
     }
     return true;
-  };
+  }
 }
