@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { LogWriter } from './log-writer.js';
 
 /**
  * JSON logs. Gatehouse never logs request headers or bodies wholesale (log
@@ -22,13 +23,8 @@ export const REDACT = [
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  let dest = destination;
-  if (!dest) {
-    // Buffered writes (flushed at 4 KiB, every 250 ms, on stop and by pino on exit): one write(2) per line cost ~25% of throughput at info.
-    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-    setInterval(() => boom.flush(), 250).unref();
-    dest = boom;
-  }
+  // Batched stdout writes that can never hang the process (src/log-writer.ts).
+  const dest = destination ?? new LogWriter(1);
   return pino({ level, base: { service: 'gatehouse', pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 

@@ -492,6 +492,24 @@ describe('gatehouse start: signals', () => {
     await stuck;
   });
 
+  it('SIGTERM still exits when nobody reads stdout any more (log reader gone, lines still buffered)', async () => {
+    const [port, admin] = [await deadPort(), await deadPort()];
+    const { cli, url } = await startCli(writeConfig(gatewayConfig(port, admin, { log: { level: 'info' } })));
+    expect((await fetch(`${url}/public/before`)).status).toBe(200);
+    await cli.waitFor('stdout', (t) => t.includes('/public/before'));
+    // The log reader goes away (a dead sidecar, `gatehouse start | tee` with tee killed): writes to stdout now fail.
+    cli.child.stdout!.destroy();
+    // Request lines logged from now on sit in the buffer (4 KiB / 250 ms) when the signal arrives.
+    for (let i = 0; i < 5; i++) expect((await fetch(`${url}/public/after-${i}`)).status).toBe(200);
+    const t0 = Date.now();
+    cli.child.kill('SIGTERM');
+    const exit = await Promise.race([cli.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 6000))]);
+    expect(exit, 'gatehouse did not exit within 6 s of SIGTERM').not.toBe('hung');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await accepts(port)).toBe(false);
+  });
+
   it('SIGINT also exits 0', async () => {
     const [port, admin] = [await deadPort(), await deadPort()];
     const { cli } = await startCli(writeConfig(gatewayConfig(port, admin)));
