@@ -87,7 +87,7 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
       }
       ctx.reason = gw.reason;
       sendError(res, gw, ctx.requestId);
-      logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code }, 'upstream failed');
+      logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code, err: err.message, sent: res.headersSent }, 'upstream failed');
       finish(ctx, gw.status, origin);
     });
   };
