@@ -19,6 +19,7 @@ import { signAccessToken } from '../dist/tokens/issue.js';
 import { generateSigningJwk } from '../dist/tokens/keygen.js';
 import { loadKeyFile } from '../dist/tokens/keys.js';
 import { ARGON2_PARAMS, hashPassword } from '../dist/tokens/passwords.js';
+import { countLogLines } from './lines.mjs';
 import { descendants } from './proc.mjs';
 import { signTokens } from './tokens.mjs';
 
@@ -114,7 +115,7 @@ function startChild(name, args, { stdout = 'inherit', env: extraEnv = {}, profil
     });
     child.benchLast = last;
     children.add(child);
-    if (stdout === 'pipe') collectLogs(name, child.stdout);
+    if (stdout === 'pipe') countLogLines(name, child.stdout, logCounts);
     const timer = setTimeout(() => reject(new Error(`${name}: not ready after 20 s`)), 20_000);
     child.once('message', (msg) => {
       clearTimeout(timer);
@@ -131,26 +132,6 @@ function startChild(name, args, { stdout = 'inherit', env: extraEnv = {}, profil
 
 /** Gatehouse's warn/error lines, counted rather than printed in the middle of the table. */
 const logCounts = new Map();
-function collectLogs(name, stream) {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    const lines = (rest + chunk).split('\n');
-    rest = lines.pop();
-    for (const line of lines) {
-      if (!line) continue;
-      let key = line.slice(0, 200);
-      try {
-        const j = JSON.parse(line);
-        key = `${j.msg}${j.code ? ` (${j.code})` : ''}${j.err ? `: ${typeof j.err === 'string' ? j.err : (j.err.message ?? '')}` : ''}`;
-      } catch {
-        // not JSON: keep the raw line
-      }
-      key = `${name}: ${key}`;
-      logCounts.set(key, (logCounts.get(key) ?? 0) + 1);
-    }
-  });
-}
 
 function stopChild(child) {
   return new Promise((resolve) => {

@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
+import { untilListening } from './lines.mjs';
 import { descendants } from './proc.mjs';
 
 const HOST = '127.0.0.1';
@@ -190,29 +191,8 @@ async function startGatehouseCli(file, port) {
   const cli = spawn(process.execPath, [...execArgv, join(ROOT, 'dist/cli.js'), 'start', '-c', file], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
   spawned.add(cli);
   const exited = new Promise((resolve) => cli.once('exit', (code, signal) => resolve(signal ?? code)));
-  await new Promise((resolve, reject) => {
-    let rest = '';
-    let ready = false;
-    const early = [];
-    cli.stderr.setEncoding('utf8');
-    cli.stderr.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) {
-        // workers: 1 -> "gatehouse: listening on http://127.0.0.1:PORT ..."; workers > 1 -> "gatehouse: N workers listening"
-        if (!ready && /^gatehouse: (listening on |\d+ workers listening)/.test(line)) {
-          ready = true;
-          resolve();
-        } else if (line) {
-          // anything else the CLI says (a worker died, ...) goes with Gatehouse's log lines on stdout, which the bench counts
-          process.stdout.write(line + '\n');
-          if (!ready) early.push(line);
-        }
-      }
-    });
-    cli.once('error', reject);
-    void exited.then((how) => reject(new Error(`gatehouse CLI exited during start-up (${how})${[...early, rest].filter(Boolean).length ? `: ${[...early, rest].filter(Boolean).join(' | ')}` : ''}`)));
-  });
+  // anything else the CLI says (a worker died, ...) goes with Gatehouse's log lines on stdout, which the bench counts
+  await untilListening(cli, 'gatehouse CLI', (line) => process.stdout.write(line + '\n'));
   return {
     port: Number(port),
     pid: cli.pid,

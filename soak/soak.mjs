@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { Pool } from 'undici';
+import { countLogLines, untilListening } from '../bench/lines.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -146,56 +147,14 @@ function childServer(kind, port, arg) {
 /** `node dist/cli.js start -c <file>`, as an operator runs it; ready once it says it listens. */
 async function startGatehouse(name, file, logCounts) {
   const cli = track(spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'start', '-c', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-  countLogs(name, cli.stdout, logCounts);
-  await new Promise((resolve, reject) => {
-    let rest = '';
-    let ready = false;
-    const said = [];
-    cli.stderr.setEncoding('utf8');
-    cli.stderr.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) {
-        if (!ready && line.startsWith('gatehouse: listening on ')) {
-          ready = true;
-          resolve();
-        } else if (line) {
-          said.push(line);
-          const key = `${name} (stderr): ${line.slice(0, 160)}`;
-          logCounts.set(key, (logCounts.get(key) ?? 0) + 1);
-        }
-      }
-    });
-    cli.once('error', reject);
-    cli.once('exit', (code, signal) => {
-      if (!ready) reject(new Error(`${name} exited during start-up (${signal ?? code}): ${[...said, rest].join(' | ')}`));
-    });
-    setTimeout(() => reject(new Error(`${name}: not listening after 20 s`)), 20_000).unref();
+  countLogLines(name, cli.stdout, logCounts);
+  await untilListening(cli, name, (line) => {
+    const key = `${name} (stderr): ${line.slice(0, 160)}`;
+    logCounts.set(key, (logCounts.get(key) ?? 0) + 1);
   });
   return cli;
 }
 
-/** Gatehouse's log lines (pino JSON on stdout), counted by message, not printed. */
-function countLogs(name, stream, counts) {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    const lines = (rest + chunk).split('\n');
-    rest = lines.pop();
-    for (const line of lines) {
-      if (!line) continue;
-      let key = line.slice(0, 160);
-      try {
-        const j = JSON.parse(line);
-        key = `${j.msg}${j.reason ? `: ${String(j.reason).replace(/\d+/g, 'N')}` : ''}${j.err ? `: ${typeof j.err === 'string' ? j.err : (j.err.message ?? '')}` : ''}`;
-      } catch {
-        // not JSON: keep the raw line
-      }
-      key = `${name}: ${key}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-  });
-}
 
 function rssBytes(pid) {
   try {
