@@ -523,9 +523,9 @@ async function main() {
       ...[w1, w2]
         .filter(Boolean)
         .flatMap((h) => [
-          // /metrics answers for whichever worker takes the connection: cache counters are read only with one worker
-          { name: `gatehouse-token-cached-w${h.workers}-redis`, what: `as token-cached, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: h.workers === 1 ? h.adminPort : null, proxy: h, ...CLI(h), redis },
-          { name: `gatehouse-token-new-w${h.workers}-redis`, what: `as token-new, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, admin: h.workers === 1 ? h.adminPort : null, proxy: h, ...CLI(h), redis, requests: newTokenRequests(`gatehouse-token-new-w${h.workers}-redis`) },
+          // /metrics sums every worker (the primary aggregates), so the cache counters are read with any number of workers
+          { name: `gatehouse-token-cached-w${h.workers}-redis`, what: `as token-cached, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, headers: { authorization: `Bearer ${cachedToken}` }, admin: h.adminPort, proxy: h, ...CLI(h), redis },
+          { name: `gatehouse-token-new-w${h.workers}-redis`, what: `as token-new, CLI, server.workers ${h.workers}, Redis store`, url: `${gate(h.port)}/api/hello`, admin: h.adminPort, proxy: h, ...CLI(h), redis, requests: newTokenRequests(`gatehouse-token-new-w${h.workers}-redis`) },
         ]),
       {
         name: 'gatehouse-login',

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Metrics } from './admin/metrics.js';
 import { createAdminServer } from './admin/server.js';
+import { shareMetricsWithPrimary } from './cluster.js';
 import { loadConfig } from './config/load.js';
 import type { GatehouseConfig, ListenAddress } from './config/schema.js';
 import { GatewayError } from './errors.js';
@@ -51,6 +52,8 @@ export class Gateway {
     const { config } = opts;
     const logger = opts.logger ?? createLogger(config.log.level);
     const metrics = opts.metrics ?? new Metrics();
+    // a node:cluster worker: /metrics answers for every worker (summed by the primary), not for whichever one is asked
+    shareMetricsWithPrimary(metrics.registry);
     const store = opts.store ?? (await createStore(config, logger, metrics));
     const sessions = opts.sessions ?? (isSessionStore(store) ? store : new MemoryStore());
     let rt: Runtime;

@@ -10,6 +10,7 @@ import type { RevocationStore } from '../store/types.js';
 import { verifyRefreshToken } from '../tokens/refresh.js';
 import { readJsonObject } from './body.js';
 import type { Metrics } from './metrics.js';
+import { clusterMetrics } from '../cluster.js';
 
 export interface AdminDeps {
   current(): Runtime;
@@ -45,7 +46,8 @@ export function createAdminServer(deps: AdminDeps): Server {
       return problems.length === 0 ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reasons: problems });
     }
     if (req.method === 'GET' && path === '/metrics') {
-      const text = await deps.metrics.registry.metrics();
+      // with workers, the primary sums every worker's registry; one process answers from its own
+      const text = await (clusterMetrics() ?? deps.metrics.registry.metrics());
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       res.end(text);
       return;

@@ -196,6 +196,43 @@ describe('server.workers: 2 with the Redis store', () => {
     expect(processesMentioning(config)).toEqual([]);
   });
 
+  it('/metrics counts the requests of every worker, whichever worker answers the scrape', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = writeConfig(
+      gatewayRaw({ files, upstream: up.url, redis: redisSection(), server: { listen: `127.0.0.1:${port}`, workers: 2, shutdownTimeout: '3s' }, admin: { listen: `127.0.0.1:${adminPort}` } }),
+    );
+    const primary = spawnCli(['start', '-c', config]);
+    await waitFor(primary, 'stderr', /2 workers listening/);
+    const workers = childrenOf(primary.child.pid as number);
+    const url = `http://127.0.0.1:${port}`;
+    const N = 40;
+    expect(await Promise.all(Array.from({ length: N }, (_, i) => freshGet(`${url}/public/m${i}`)))).toEqual(Array(N).fill(200));
+    // both workers served some of them (request log lines carry the pid)
+    await pollUntil(
+      async () => new Set([...primary.stdout().matchAll(/"pid":(\d+)[^\n]*"msg":"request"/g)].map((m) => Number(m[1]))),
+      (pids) => workers.every((w) => pids.has(w)),
+      { withinMs: 3000, everyMs: 100, what: 'request log lines from both workers' },
+    );
+    // scrapes on fresh connections land on either worker: each must report all N, not one worker's share
+    const scrape = () =>
+      new Promise<string>((res, rej) => {
+        const req = httpRequest(`http://127.0.0.1:${adminPort}/metrics`, { agent: false }, (r) => {
+          let body = '';
+          r.setEncoding('utf8').on('data', (c: string) => (body += c));
+          r.on('end', () => (r.statusCode === 200 ? res(body) : rej(new Error(`/metrics ${r.statusCode}: ${body}`))));
+        });
+        req.on('error', rej);
+        req.end();
+      });
+    const counted = (text: string) => Number(/^gatehouse_requests_total\{route="public",status="200"\} (\d+)$/m.exec(text)?.[1] ?? -1);
+    for (let i = 0; i < 6; i++) expect(counted(await scrape())).toBe(N);
+    // the process metrics are the workers' together: one line per metric, not one per worker
+    const text = await scrape();
+    expect(text.match(/^# TYPE gatehouse_requests_total counter$/gm)).toHaveLength(1);
+    primary.child.kill('SIGTERM');
+    expect(await primary.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('gatehouse check refuses workers: 2 with the memory store, at server.workers', async () => {
     const config = writeConfig({ ...gatewayRaw({ files, upstream: up.url, redis: redisSection(), server: { listen: '127.0.0.1:8080', workers: 2 } }), revocation: { store: 'memory' } });
     const proc = spawnCli(['check', '-c', config]);
