@@ -8,11 +8,10 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
  */
 class HotCounter<L extends string> {
   private readonly cells = new Map<string, { values: string[]; n: number; pushed: number }>();
-  readonly counter: Counter<L>;
 
   constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
     const cells = this.cells;
-    this.counter = new Counter<L>({
+    new Counter<L>({
       name,
       help,
       labelNames,

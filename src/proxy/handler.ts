@@ -91,11 +91,12 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
       finish(ctx, gw.status, origin);
     });
   };
-  const authenticate = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) => {
-    const admitting = admit(ctx, stageDeps, AUTHENTICATE);
-    if (admitting) admitting.then(() => forward(ctx, res, stageDeps.rt)).catch((err: unknown) => fail(ctx, res, err));
-    else forward(ctx, res, stageDeps.rt);
+  /** Runs `next` with the step's result: at once when it has one, else once its promise settles (a rejection, or a throw in `next`, ends in `fail`). */
+  const then = <T>(ctx: RequestContext, res: ServerResponse, step: T | Promise<T>, next: (value: T) => void) => {
+    if (step instanceof Promise) step.then(next).catch((err: unknown) => fail(ctx, res, err));
+    else next(step);
   };
+  const authenticate = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) => then(ctx, res, admit(ctx, stageDeps, AUTHENTICATE), () => forward(ctx, res, stageDeps.rt));
   const afterEndpoints = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps, answered: boolean) => {
     if (!answered) {
       authenticate(ctx, res, stageDeps);
@@ -104,20 +105,15 @@ export function createRequestHandler(deps: HandlerDeps): (req: IncomingMessage, 
     ctx.outcome = 'public';
     finish(ctx, res.statusCode, null);
   };
-  const prepared = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) => {
-    const answered = deps.endpoints ? deps.endpoints(ctx, res) : false;
-    if (answered instanceof Promise) answered.then((done) => afterEndpoints(ctx, res, stageDeps, done)).catch((err: unknown) => fail(ctx, res, err));
-    else afterEndpoints(ctx, res, stageDeps, answered);
-  };
+  const prepared = (ctx: RequestContext, res: ServerResponse, stageDeps: StageDeps) =>
+    then(ctx, res, deps.endpoints ? deps.endpoints(ctx, res) : false, (answered) => afterEndpoints(ctx, res, stageDeps, answered));
 
   return (req, res) => {
     const rt = deps.current();
     const ctx = newContext(req, rt);
     try {
       const stageDeps: StageDeps = { rt, store, onStoreBypass };
-      const preparing = admit(ctx, stageDeps, PREPARE);
-      if (preparing) preparing.then(() => prepared(ctx, res, stageDeps)).catch((err: unknown) => fail(ctx, res, err));
-      else prepared(ctx, res, stageDeps);
+      then(ctx, res, admit(ctx, stageDeps, PREPARE), () => prepared(ctx, res, stageDeps));
     } catch (err) {
       fail(ctx, res, err);
     }
