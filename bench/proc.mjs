@@ -1,6 +1,7 @@
 // Process-tree helpers on Linux /proc, shared by bench/run.mjs (CPU accounting
 // of a Gatehouse primary and its workers) and bench/servers.mjs (stopping what
-// a wrapper started). Elsewhere they find nothing.
+// a wrapper started), and per-process CPU time for bench/run.mjs and
+// bench/wrk-check.mjs. Elsewhere they find nothing.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Parent pid of every process, from /proc/<pid>/stat (field 4, after the command name in parentheses). */
@@ -45,4 +46,20 @@ export function descendants(pid) {
     }
   }
   return out;
+}
+
+export const TICK = 100; // USER_HZ: 100 on every Linux that Node supports
+
+/**
+ * CPU seconds (user + system) used so far by process `pid`, all its threads, or with `tid` by that one
+ * thread (`tid === pid`: its main thread); Linux /proc only, else null.
+ */
+export function cpuSeconds(pid, tid = null) {
+  try {
+    const stat = readFileSync(tid === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
+  } catch {
+    return null;
+  }
 }

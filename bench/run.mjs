@@ -20,7 +20,7 @@ import { generateSigningJwk } from '../dist/tokens/keygen.js';
 import { loadKeyFile } from '../dist/tokens/keys.js';
 import { ARGON2_PARAMS, hashPassword } from '../dist/tokens/passwords.js';
 import { countLogLines } from './lines.mjs';
-import { descendants } from './proc.mjs';
+import { TICK, cpuSeconds, descendants } from './proc.mjs';
 import { signTokens } from './tokens.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -190,17 +190,6 @@ function cannon(opts) {
   });
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far; Linux /proc only, else null. */
-const TICK = 100; // USER_HZ: 100 on every Linux that Node supports
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
-  } catch {
-    return null;
-  }
-}
 /** CPU seconds the whole machine has been busy (all cores), from /proc/stat; null elsewhere. */
 function boxBusySeconds() {
   try {

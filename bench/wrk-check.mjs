@@ -14,12 +14,13 @@
 // twice. wrk runs 1 thread, 50 connections, 5 s after 1 s of warm-up; medians over the rounds, ratios to the
 // first scenario named, and the proxy's CPU per request (all threads, and its main thread) from /proc.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningJwk } from '../dist/tokens/keygen.js';
 import { loadKeyFile } from '../dist/tokens/keys.js';
+import { cpuSeconds } from './proc.mjs';
 import { signTokens } from './tokens.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -74,12 +75,7 @@ for (const name of ONLY) {
   if (!servers.has(kind)) servers.set(kind, await start(kind === 'gatehouse' ? ['gatehouse'] : [kind, origin], { BENCH_VERIFY_KEY: verifyKey, BENCH_GATEHOUSE_CONFIG: config }));
 }
 
-const ticks = (path) => {
-  const f = readFileSync(path, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
-};
-const cpu = (pid) => ({ all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) });
+const cpu = (pid) => ({ all: cpuSeconds(pid), main: cpuSeconds(pid, pid) });
 
 let offset = 0;
 const script = (tag, token, path) => {
@@ -111,7 +107,7 @@ try {
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
       const total = Number(/(\d+) requests in/.exec(out)[1]);
       const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
-      const us = (t) => ((t * 10_000) / total).toFixed(0); // clock ticks of 10 ms
+      const us = (seconds) => ((seconds * 1e6) / total).toFixed(0);
       (results[name] ??= []).push(rps);
       process.stderr.write(`round ${round + 1}/${ROUNDS}  ${name.padEnd(24)} ${rps.toFixed(0).padStart(6)} req/s  cpu us/req ${us(c1.all - c0.all)} (main thread ${us(c1.main - c0.main)})${bad ? `  !! ${bad} bad answers` : ''}\n`);
     }
