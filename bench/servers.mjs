@@ -160,7 +160,7 @@ async function startHttpProxy(origin) {
 
 /** Gatehouse itself, from dist/, exactly as `gatehouse start` builds it (Gateway.start), config given by the parent. */
 async function startGatehouse() {
-  const { Gateway } = await import('../dist/app.js');
+  const { Gateway } = await import('../dist/gateway/gateway.js');
   const { parseConfigText, deepFreeze } = await import('../dist/config/load.js');
   const { config, problems } = parseConfigText(process.env.BENCH_GATEHOUSE_CONFIG ?? '', {});
   if (!config) throw new Error(`bench config: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);

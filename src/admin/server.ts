@@ -1,16 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { GatewayError, invalidRequest, storeUnavailable } from '../errors.js';
-import type { Logger } from '../log.js';
-import { asGatewayError, sendError, sendJson } from '../proxy/respond.js';
-import type { Runtime } from '../runtime.js';
+import { asGatewayError, invalidRequest, methodNotAllowed, notFound, storeUnavailable } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+import { sendError, sendJson } from '../http/respond.js';
+import type { Runtime } from '../gateway/runtime.js';
 import { subjectCutoffTtl } from '../config/derived.js';
 import type { RevocationStore } from '../store/types.js';
 import { verifyRefreshToken } from '../tokens/refresh.js';
-import { readJsonObject } from './body.js';
-import type { Metrics } from './metrics.js';
-import { clusterMetrics } from '../cluster.js';
+import { readJsonObject } from '../http/body.js';
+import type { Metrics } from '../observe/metrics.js';
+import { clusterMetrics } from '../observe/cluster-metrics.js';
 
 export interface AdminDeps {
   current(): Runtime;
@@ -53,13 +53,13 @@ export function createAdminServer(deps: AdminDeps): Server {
       return;
     }
     if (path === '/admin/revoke') {
-      if (req.method !== 'POST') throw new GatewayError('method_not_allowed', 'Use POST', 'method_not_allowed', { headers: { allow: 'POST' } });
+      if (req.method !== 'POST') throw methodNotAllowed(['POST']);
       await revoke(deps, await readJsonObject(req, 64 * 1024));
       res.writeHead(204);
       res.end();
       return;
     }
-    throw new GatewayError('not_found', 'No such admin endpoint', 'no_route');
+    throw notFound('No such admin endpoint');
   };
   return createServer((req, res) => {
     const requestId = randomUUID();

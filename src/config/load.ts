@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { StartupError } from '../errors.js';
 import type { GatehouseConfig } from './schema.js';
-import { validateConfig, type ConfigProblem } from './validate.js';
+import { validateConfig, type ConfigProblem } from './validate/index.js';
 
-export class ConfigError extends Error {
+/** A config file `gatehouse start` refuses: every problem, each with its YAML path. */
+export class ConfigError extends StartupError {
+  override name = 'ConfigError';
   constructor(
     readonly file: string,
-    readonly problems: readonly ConfigProblem[],
+    problems: readonly ConfigProblem[],
   ) {
-    super(`${file}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`);
-    this.name = 'ConfigError';
+    super(`invalid config ${file}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`, problems);
   }
 }
 

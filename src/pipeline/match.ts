@@ -1,7 +1,7 @@
 import type { RouteConfig } from '../config/schema.js';
 import { notFound } from '../errors.js';
 import type { RequestContext } from './context.js';
-import { compilePattern, matchSegments, type CompiledPattern } from './match-pattern.js';
+import { compilePattern, matchSegments, type CompiledPattern } from '../config/path-pattern.js';
 
 export interface CompiledRoute {
   readonly config: RouteConfig;

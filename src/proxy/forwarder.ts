@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { badGateway, gatewayTimeout, type GatewayError } from '../errors.js';
-import { HOP_BY_HOP } from './headers.js';
+import { HOP_BY_HOP } from './client-address.js';
 
 export interface ForwardRequest {
   origin: string;

@@ -1,8 +1,8 @@
 import type { RequestContext } from '../pipeline/context.js';
-import { identityValue, type IdentityPlan } from '../pipeline/identity.js';
+import { identityValue, type IdentityPlan } from './identity.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
-import type { Runtime } from '../runtime.js';
-import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './headers.js';
+import type { Runtime } from '../gateway/runtime.js';
+import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './client-address.js';
 
 /**
  * The header list sent upstream (SPEC §5.7), built from scratch rather than

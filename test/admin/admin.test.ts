@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gateway } from '../../src/app.js';
-import { createLogger } from '../../src/log.js';
+import { Gateway } from '../../src/gateway/gateway.js';
+import { createLogger } from '../../src/observe/log.js';
 import { configFrom, LogCapture, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';

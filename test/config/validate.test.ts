@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfigText } from '../../src/config/load.js';
 import type { GatehouseConfig } from '../../src/config/schema.js';
-import type { ConfigProblem } from '../../src/config/validate.js';
+import type { ConfigProblem } from '../../src/config/validate/index.js';
 
 type Obj = Record<string, unknown>;
 

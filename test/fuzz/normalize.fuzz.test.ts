@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import type { RequestContext } from '../../src/pipeline/context.js';
 import { compileRoutes, matchRoute, type CompiledRoute } from '../../src/pipeline/match.js';
-import { normaliseTarget, type NormalisedTarget } from '../../src/pipeline/normalize.js';
+import { normaliseTarget, type NormalisedTarget } from '../../src/pipeline/normalise.js';
 import { configFrom } from '../helpers/gateway.js';
 import { budget, report } from './settings.js';
 

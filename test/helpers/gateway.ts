@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { Gateway } from '../../src/app.js';
+import { Gateway } from '../../src/gateway/gateway.js';
 import { parseConfigText, deepFreeze } from '../../src/config/load.js';
 import type { GatehouseConfig } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/observe/log.js';
 import { stringify } from 'yaml';
 
 /** Log lines a test gateway wrote, parsed. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
-import { normaliseTarget } from '../../src/pipeline/normalize.js';
+import { normaliseTarget } from '../../src/pipeline/normalise.js';
 
 /**
  * SPEC §5.1 and SECURITY.md P07-P15. The normalised path is both what the

@@ -1,11 +1,11 @@
 import { invalidRequest, invalidToken, missingToken, storeUnavailable } from '../errors.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../gateway/runtime.js';
 import type { RevocationStore } from '../store/types.js';
 import { authorize } from './authorize.js';
 import type { RequestContext } from './context.js';
 import { extractBearer } from './extract.js';
 import { matchRoute } from './match.js';
-import { normaliseTarget } from './normalize.js';
+import { normaliseTarget } from './normalise.js';
 
 export interface StageDeps {
   rt: Runtime;

@@ -1,15 +1,15 @@
 import type { BlockList } from 'node:net';
-import type { GatehouseConfig } from './config/schema.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './admin/metrics.js';
-import { compileRoutes, type CompiledRoute } from './pipeline/match.js';
-import { identityPlan, type IdentityPlan } from './pipeline/identity.js';
-import { Forwarder } from './proxy/forwarder.js';
-import { trustedProxyList } from './proxy/headers.js';
-import { loadKeyFile, type LoadedKey } from './tokens/keys.js';
-import { remoteKeySource, staticKeySource, type KeySource } from './tokens/jwks.js';
-import { UserDirectory } from './tokens/users.js';
-import { Verifier, type IssuerEntry } from './tokens/verifier.js';
+import type { GatehouseConfig } from '../config/schema.js';
+import type { Logger } from '../observe/log.js';
+import type { Metrics } from '../observe/metrics.js';
+import { compileRoutes, type CompiledRoute } from '../pipeline/match.js';
+import { identityPlan, type IdentityPlan } from '../proxy/identity.js';
+import { Forwarder } from '../proxy/forwarder.js';
+import { trustedProxyList } from '../proxy/client-address.js';
+import { loadKeyFile, type LoadedKey } from '../tokens/keys.js';
+import { remoteKeySource, staticKeySource, type KeySource } from '../tokens/jwks.js';
+import { UserDirectory } from '../tokens/users.js';
+import { Verifier, type IssuerEntry } from '../tokens/verifier.js';
 
 /**
  * Everything derived from one config: compiled routes, keys, verifier (and its

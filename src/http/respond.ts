@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { GatewayError } from '../errors.js';
+import type { GatewayError } from '../errors.js';
 
 /**
  * The one place a GatewayError becomes a response: status, challenge, JSON
@@ -28,8 +28,4 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
-}
-
-export function asGatewayError(err: unknown): GatewayError {
-  return err instanceof GatewayError ? err : new GatewayError('server_error', 'Internal error', 'internal_error');
 }

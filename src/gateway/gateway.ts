@@ -1,19 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Metrics } from './admin/metrics.js';
-import { createAdminServer } from './admin/server.js';
-import { shareMetricsWithPrimary } from './cluster.js';
-import { loadConfig } from './config/load.js';
-import type { GatehouseConfig, ListenAddress } from './config/schema.js';
-import { GatewayError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
-import { createRequestHandler, createUpgradeHandler, writeRawError } from './proxy/handler.js';
+import { Metrics } from '../observe/metrics.js';
+import { createAdminServer } from '../admin/server.js';
+import { shareMetricsWithPrimary } from '../observe/cluster-metrics.js';
+import { loadConfig } from '../config/load.js';
+import type { GatehouseConfig, ListenAddress } from '../config/schema.js';
+import { GatewayError, invalidRequest, StartupError } from '../errors.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { createRequestHandler, createUpgradeHandler, writeRawError } from './handle-request.js';
 import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
-import { MemoryStore } from './store/memory.js';
-import { RedisStore } from './store/redis.js';
-import { subjectCutoffTtl } from './config/derived.js';
-import type { RevocationStore, SessionStore } from './store/types.js';
-import { createTokenService } from './tokens/service.js';
+import { MemoryStore } from '../store/memory.js';
+import { RedisStore } from '../store/redis/store.js';
+import { subjectCutoffTtl } from '../config/derived.js';
+import type { RevocationStore, SessionStore } from '../store/types.js';
+import { createTokenService } from '../issuer/service.js';
 
 export interface GatewayOptions {
   config: GatehouseConfig;
@@ -24,10 +24,6 @@ export interface GatewayOptions {
   /** refresh families and login counters; defaults to `store` when it implements both, else a memory store */
   sessions?: SessionStore;
   metrics?: Metrics;
-}
-
-export class StartupError extends Error {
-  override name = 'StartupError';
 }
 
 /** One gateway process: main listener, admin listener, the current Runtime, the store. */
@@ -223,10 +219,10 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   }
   const requestId = crypto.randomUUID();
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    writeRawError(socket, new GatewayError('request_header_fields_too_large', 'Request headers are too large', 'header_overflow', { close: true }), requestId);
+    writeRawError(socket, new GatewayError('request_header_fields_too_large', 'header_overflow'), requestId);
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    writeRawError(socket, new GatewayError('invalid_request', 'The request took too long to arrive', 'request_timeout', { status: 408, close: true }), requestId);
+    writeRawError(socket, new GatewayError('request_timeout', 'request_timeout'), requestId);
   } else {
-    writeRawError(socket, new GatewayError('invalid_request', 'Malformed HTTP request', `parse_error_${(err.code ?? 'unknown').toLowerCase()}`, { close: true }), requestId);
+    writeRawError(socket, invalidRequest('Malformed HTTP request', `parse_error_${(err.code ?? 'unknown').toLowerCase()}`, true), requestId);
   }
 }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { parseDuration } from './duration.js';
-import { compilePattern } from '../pipeline/match-pattern.js';
+import { parseDuration } from '../duration.js';
+import { compilePattern } from '../path-pattern.js';
 import {
   DEFAULTS,
   SUPPORTED_ALGORITHMS,
@@ -13,7 +13,7 @@ import {
   type RedisConfig,
   type RouteConfig,
   type TrustedIssuerConfig,
-} from './schema.js';
+} from '../schema.js';
 
 export interface ConfigProblem {
   path: string;

@@ -1,21 +1,21 @@
 import type { ServerResponse } from 'node:http';
-import type { Metrics } from '../admin/metrics.js';
-import { readBody, readJsonObject, readParams } from '../admin/body.js';
+import type { Metrics } from '../observe/metrics.js';
+import { readBody, readJsonObject, readParams } from '../http/body.js';
 import type { AuthRule } from '../config/schema.js';
-import { GatewayError, invalidRequest, storeUnavailable, tooManyRequests } from '../errors.js';
-import type { Logger } from '../log.js';
-import { BEARER_ONLY, admit } from '../pipeline/admit.js';
+import { GatewayError, invalidRequest, methodNotAllowed, storeUnavailable, tooManyRequests } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+import { BEARER_ONLY, admit } from '../pipeline/stages.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from '../pipeline/match.js';
-import { compilePattern } from '../pipeline/match-pattern.js';
-import { sendJson } from '../proxy/respond.js';
-import type { Runtime } from '../runtime.js';
+import { compilePattern } from '../config/path-pattern.js';
+import { sendJson } from '../http/respond.js';
+import type { Runtime } from '../gateway/runtime.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
-import { signAccessToken } from './issue.js';
-import { MAX_PASSWORD_BYTES, dummyHash, isWeakHash, verifyPassword } from './passwords.js';
-import { newId, signRefreshToken, verifyRefreshToken, type RefreshClaims } from './refresh.js';
-import type { User } from './users.js';
-import type { IssuerEntry } from './verifier.js';
+import { signAccessToken } from '../tokens/issue.js';
+import { MAX_PASSWORD_BYTES, dummyHash, isWeakHash, verifyPassword } from '../tokens/passwords.js';
+import { newId, signRefreshToken, verifyRefreshToken, type RefreshClaims } from '../tokens/refresh.js';
+import type { User } from '../tokens/users.js';
+import type { IssuerEntry } from '../tokens/verifier.js';
 
 export interface TokenServiceDeps {
   current(): Runtime;
@@ -40,9 +40,9 @@ const SELF_ROUTE: CompiledRoute = {
 };
 
 /** One body for every refresh failure (SECURITY.md O10): unknown, expired, reused, revoked, wrong type. */
-const invalidGrant = (reason: string, status = 400) => new GatewayError('invalid_grant', 'The refresh token is invalid, expired or revoked', reason, { status, headers: NO_STORE });
+const invalidGrant = (reason: string) => new GatewayError('invalid_grant', reason, { headers: NO_STORE });
 const badCredentials = (oauth: boolean, reason: string) =>
-  oauth ? new GatewayError('invalid_grant', 'The username or password is incorrect', reason, { headers: NO_STORE }) : new GatewayError('invalid_credentials', 'The username or password is incorrect', reason, { headers: NO_STORE });
+  new GatewayError(oauth ? 'invalid_grant' : 'invalid_credentials', reason, { description: 'The username or password is incorrect', headers: NO_STORE });
 
 /** A refresh token this issuer signed, checked with the issuer's own keys and the configured size cap. */
 const readRefresh = (rt: Runtime, self: IssuerEntry, token: string): Promise<RefreshClaims> =>
@@ -155,13 +155,13 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     return issue(rt, user, sid, jti, grantedScope(user, scope));
   }
 
-  async function checkRefresh(rt: Runtime, token: unknown, status: number): Promise<RefreshClaims> {
+  async function checkRefresh(rt: Runtime, token: unknown): Promise<RefreshClaims> {
     if (typeof token !== 'string' || token.length === 0) throw invalidRequest('"refresh_token" is required', 'missing_refresh_token');
     const self = rt.self!;
     try {
       return await readRefresh(rt, self, token);
     } catch {
-      throw invalidGrant('refresh_invalid', status);
+      throw invalidGrant('refresh_invalid');
     }
   }
 
@@ -169,35 +169,35 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
    * Refresh tokens that fail verification (forged, tampered, random) count per client IP against `throttle.perIp`:
    * over the limit every refresh from that address is 429 until the window ends (SECURITY.md O07).
    */
-  async function checkRefreshThrottled(ctx: RequestContext, rt: Runtime, token: unknown, status: number): Promise<RefreshClaims> {
+  async function checkRefreshThrottled(ctx: RequestContext, rt: Runtime, token: unknown): Promise<RefreshClaims> {
     const { perIp, windowMs } = rt.config.issuer!.throttle;
     const ipKey = `refresh:ip:${ctx.clientIp}`;
     const ip = await durable(() => store.peek(ipKey), 'throttle_peek');
     if (ip.count >= perIp) throw tooManyRequests(ip.resetIn, 'throttled_refresh');
     try {
-      return await checkRefresh(rt, token, status);
+      return await checkRefresh(rt, token);
     } catch (err) {
       if (err instanceof GatewayError && err.reason === 'refresh_invalid') await durable(() => store.hit(ipKey, Math.ceil(windowMs / 1000)), 'throttle_hit');
       throw err;
     }
   }
 
-  async function refresh(ctx: RequestContext, rt: Runtime, token: unknown, scope: string | undefined, status: number): Promise<TokenResponse> {
+  async function refresh(ctx: RequestContext, rt: Runtime, token: unknown, scope: string | undefined): Promise<TokenResponse> {
     // A store known to be down answers at once (the throttle below would otherwise wait for its command timeout).
     if (!store.state().ok) throw storeUnavailable('store_down');
-    const claims = await checkRefreshThrottled(ctx, rt, token, status);
-    if (store.check(claims)) throw invalidGrant('refresh_revoked', status);
+    const claims = await checkRefreshThrottled(ctx, rt, token);
+    if (store.check(claims)) throw invalidGrant('refresh_revoked');
     const user = rt.users?.get(claims.sub);
     if (!user) {
       await durable(() => store.revokeFamily(claims.sid, claims.exp), 'revoke_family');
-      throw invalidGrant('refresh_user_gone', status);
+      throw invalidGrant('refresh_user_gone');
     }
     const nextJti = newId();
     const exp = Math.floor(Date.now() / 1000) + Math.round(rt.config.issuer!.refreshTokenTtlMs / 1000);
     const result = await durable(() => store.rotateFamily(claims.sid, claims.jti, nextJti, exp), 'rotate');
     if (result !== 'rotated') {
       if (result === 'reused') logger.warn({ sub: claims.sub, sid: claims.sid }, 'refresh token reused: the whole login session was revoked (RFC 9700 §4.14.2)');
-      throw invalidGrant(`refresh_${result}`, status);
+      throw invalidGrant(`refresh_${result}`);
     }
     ctx.reason = 'refresh';
     return issue(rt, user, claims.sid, nextJti, grantedScope(user, scope, claims.scope));
@@ -236,7 +236,9 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     '/auth/refresh': {
       POST: async (ctx, res, rt) => {
         const body = await readJsonObject(ctx.req, BODY_LIMIT);
-        const tokens = await refresh(ctx, rt, body.refresh_token ?? body.refreshToken, typeof body.scope === 'string' ? body.scope : undefined, 401);
+        const tokens = await refresh(ctx, rt, body.refresh_token ?? body.refreshToken, typeof body.scope === 'string' ? body.scope : undefined).catch((err: unknown) => {
+          throw err instanceof GatewayError ? err.forJsonApi() : err;
+        });
         sendJson(res, 200, tokens, NO_STORE);
       },
     },
@@ -275,9 +277,9 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
         const p = await readParams(ctx.req, BODY_LIMIT);
         let tokens: TokenResponse;
         if (p.grant_type === 'password') tokens = await login(ctx, rt, p.username, p.password, p.scope, true);
-        else if (p.grant_type === 'refresh_token') tokens = await refresh(ctx, rt, p.refresh_token, p.scope, 400);
+        else if (p.grant_type === 'refresh_token') tokens = await refresh(ctx, rt, p.refresh_token, p.scope);
         else if (p.grant_type === undefined) throw invalidRequest('"grant_type" is required', 'missing_grant_type');
-        else throw new GatewayError('unsupported_grant_type', 'Supported grant types: password, refresh_token', 'unsupported_grant_type', { headers: NO_STORE });
+        else throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', { description: 'Supported grant types: password, refresh_token', headers: NO_STORE });
         sendJson(res, 200, tokens, NO_STORE);
       },
     },
@@ -333,7 +335,7 @@ export function createTokenService(deps: TokenServiceDeps): (ctx: RequestContext
     const endpoint = handlers[ctx.path]!;
     const method = ctx.req.method ?? 'GET';
     const handler = endpoint[method] ?? (method === 'HEAD' ? endpoint.GET : undefined);
-    if (!handler) throw new GatewayError('method_not_allowed', `Use ${Object.keys(endpoint).join(', ')}`, 'method_not_allowed', { headers: { allow: Object.keys(endpoint).join(', ') } });
+    if (!handler) throw methodNotAllowed(Object.keys(endpoint));
     try {
       await handler(ctx, res, rt);
       count(ctx.path, 'ok');

@@ -1,58 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig } from '../config/schema.js';
+import { MetricsAggregator, type MetricsRequest } from '../observe/cluster-metrics.js';
 
 export function workerCount(config: GatehouseConfig): number {
   return config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
 }
 
 /** What a worker tells the primary. */
-export type WorkerMessage = { gatehouse: 'ready' } | { gatehouse: 'failed'; message: string } | { gatehouse: 'metrics'; id: number };
-/** The primary's answer to a worker's { gatehouse: 'metrics' }. */
-type MetricsAnswer = { gatehouse: 'metrics-result'; id: number; text?: string; error?: string };
-
-const METRICS_TIMEOUT_MS = 5000;
-let metricsRequests = 0;
-let answersHeard = false;
-const pendingMetrics = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
-
-/**
- * In a worker: let the primary collect this registry (prom-client's
- * AggregatorRegistry protocol), so that /metrics, whichever worker the
- * scrape reaches, answers for all of them summed rather than for one.
- */
-export function shareMetricsWithPrimary(registry: Registry): void {
-  if (!cluster.isWorker) return;
-  new AggregatorRegistry(); // installs prom-client's worker-side listener (idempotent)
-  AggregatorRegistry.setRegistries([registry]);
-  if (!answersHeard) {
-    answersHeard = true;
-    process.on('message', (msg: MetricsAnswer) => {
-      if (msg?.gatehouse !== 'metrics-result') return;
-      const pending = pendingMetrics.get(msg.id);
-      if (!pending) return;
-      pendingMetrics.delete(msg.id);
-      clearTimeout(pending.timer);
-      if (typeof msg.text === 'string') pending.resolve(msg.text);
-      else pending.reject(new Error(msg.error ?? 'no metrics from the primary'));
-    });
-  }
-}
-
-/** In a worker: every worker's metrics, summed, from the primary; elsewhere null (ask the local registry). */
-export function clusterMetrics(): Promise<string> | null {
-  if (!cluster.isWorker || !process.send) return null;
-  const id = ++metricsRequests;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      pendingMetrics.delete(id);
-      reject(new Error('the primary did not answer with the workers\' metrics in time'));
-    }, METRICS_TIMEOUT_MS);
-    pendingMetrics.set(id, { resolve, reject, timer });
-    tellPrimary({ gatehouse: 'metrics', id });
-  });
-}
+export type WorkerMessage = { gatehouse: 'ready' } | { gatehouse: 'failed'; message: string } | MetricsRequest;
 
 export function tellPrimary(msg: WorkerMessage): void {
   process.send?.(msg);
@@ -68,7 +24,7 @@ export function tellPrimary(msg: WorkerMessage): void {
  * - SIGHUP goes to every worker, each re-reads the config.
  */
 export function runPrimary(count: number, log: (line: string) => void): Promise<number> {
-  const aggregator = new AggregatorRegistry();
+  const aggregator = new MetricsAggregator();
   return new Promise((resolve) => {
     let started = 0;
     let stopping = false;
@@ -81,13 +37,7 @@ export function runPrimary(count: number, log: (line: string) => void): Promise<
           startupDone = true;
           log(`gatehouse: ${count} workers listening`);
         } else if (msg?.gatehouse === 'metrics') {
-          const answer = (a: Omit<MetricsAnswer, 'gatehouse' | 'id'>) => {
-            if (w.isConnected()) w.send({ gatehouse: 'metrics-result', id: msg.id, ...a } satisfies MetricsAnswer);
-          };
-          aggregator.clusterMetrics().then(
-            (text) => answer({ text }),
-            (err: Error) => answer({ error: err.message }),
-          );
+          aggregator.answer(w, msg);
         } else if (msg?.gatehouse === 'failed' && !startupDone) {
           stopAll();
           log(`gatehouse: ${msg.message}`);

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Metrics } from '../admin/metrics.js';
+import type { Metrics } from '../observe/metrics.js';
 import { GatewayError, invalidRequest } from '../errors.js';
-import type { Logger } from '../log.js';
-import { AUTHENTICATE, PREPARE, admit, type StageDeps } from '../pipeline/admit.js';
+import type { Logger } from '../observe/log.js';
+import { AUTHENTICATE, PREPARE, admit, type StageDeps } from '../pipeline/stages.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from './runtime.js';
 import type { RevocationStore } from '../store/types.js';
-import { upstreamError } from './forwarder.js';
-import { clientAddress } from './headers.js';
-import { asGatewayError, sendError } from './respond.js';
-import { upstreamHeaders, upstreamPath } from './upstream-request.js';
+import { upstreamError } from '../proxy/forwarder.js';
+import { clientAddress } from '../proxy/client-address.js';
+import { sendError } from '../http/respond.js';
+import { asGatewayError } from '../errors.js';
+import { upstreamHeaders, upstreamPath } from '../proxy/upstream-request.js';
 
 /** Gatehouse's own endpoints (token service); returns true when it answered the request. */
 export type LocalEndpoints = (ctx: RequestContext, res: ServerResponse) => boolean | Promise<boolean>;
