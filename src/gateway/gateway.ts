@@ -1,19 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Metrics } from '../observe/metrics.js';
 import { createAdminServer } from '../admin/server.js';
-import { shareMetricsWithPrimary } from '../observe/cluster-metrics.js';
 import { loadConfig } from '../config/load.js';
 import type { GatehouseConfig, ListenAddress } from '../config/schema.js';
-import { GatewayError, invalidRequest, StartupError } from '../errors.js';
+import { StartupError } from '../errors.js';
+import { shareMetricsWithPrimary } from '../observe/cluster-metrics.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { createRequestHandler, createUpgradeHandler, writeRawError } from './handle-request.js';
-import { buildRuntime, closeRuntime, type Runtime } from './runtime.js';
+import { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory.js';
-import { RedisStore } from '../store/redis/store.js';
-import { subjectCutoffTtl } from '../config/derived.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
-import { createTokenService } from '../issuer/service.js';
+import { onClientError } from './client-errors.js';
+import { createRequestHandler } from './handle-request.js';
+import { createUpgradeHandler } from './handle-upgrade.js';
+import { IssuerState, buildRuntime, closeRuntime, type Runtime, type Shared } from './runtime.js';
+import { combineStores, createStore, isSessionStore } from './stores.js';
 
 export interface GatewayOptions {
   config: GatehouseConfig;
@@ -32,16 +32,21 @@ export class Gateway {
   private stopping: Promise<void> | null = null;
   private readonly sockets = new Set<Socket>();
 
+  readonly store: RevocationStore;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+
   private constructor(
     rt: Runtime,
-    readonly store: RevocationStore,
-    readonly logger: Logger,
-    readonly metrics: Metrics,
+    private readonly shared: Shared,
     readonly server: Server,
     readonly admin: Server | null,
     private readonly configPath: string | null,
   ) {
     this.rt = rt;
+    this.store = shared.store;
+    this.logger = shared.logger;
+    this.metrics = shared.metrics;
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -52,16 +57,17 @@ export class Gateway {
     shareMetricsWithPrimary(metrics.registry);
     const store = opts.store ?? (await createStore(config, logger, metrics));
     const sessions = opts.sessions ?? (isSessionStore(store) ? store : new MemoryStore());
+    const shared: Shared = { logger, metrics, store: combineStores(store, sessions), issuerState: new IssuerState() };
     let rt: Runtime;
     try {
-      rt = await buildRuntime(config, logger, metrics);
+      rt = await buildRuntime(config, shared);
     } catch (err) {
       await store.close();
       throw err;
     }
     // The handlers read the runtime through the gateway, so reload() swaps it for every listener at once.
     const self = {} as { gw: Gateway };
-    const deps = { current: () => self.gw.rt, store, logger, metrics };
+    const deps = { current: () => self.gw.rt, logger, metrics };
     const server = createServer({
       maxHeaderSize: config.server.maxHeaderBytes,
       headersTimeout: config.server.headersTimeoutMs,
@@ -76,11 +82,10 @@ export class Gateway {
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
     });
-    const admin = config.admin.listen ? createAdminServer(deps) : null;
-    const gw = new Gateway(rt, store, logger, metrics, server, admin, opts.configPath ?? config.sourcePath);
+    const admin = config.admin.listen ? createAdminServer({ current: () => self.gw.rt, logger, metrics }) : null;
+    const gw = new Gateway(rt, shared, server, admin, opts.configPath ?? config.sourcePath);
     self.gw = gw;
-    const endpoints = createTokenService({ ...deps, store: combineStores(store, sessions) });
-    server.on('request', createRequestHandler({ ...deps, endpoints }));
+    server.on('request', createRequestHandler(deps));
     server.on('upgrade', createUpgradeHandler(deps));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
     server.on('connection', (socket: Socket) => {
@@ -122,7 +127,7 @@ export class Gateway {
     }
     try {
       const config = next ?? loadConfig(this.configPath as string);
-      rt = await buildRuntime(config, this.logger, this.metrics);
+      rt = await buildRuntime(config, this.shared);
       const old = this.rt.config;
       if (config.server.listen.host !== old.server.listen.host || config.server.listen.port !== old.server.listen.port) {
         this.logger.warn('server.listen changed: restart to apply it; other changes are live');
@@ -161,42 +166,6 @@ export class Gateway {
   }
 }
 
-function isSessionStore(s: RevocationStore): s is RevocationStore & SessionStore {
-  return typeof (s as Partial<SessionStore>).rotateFamily === 'function';
-}
-
-/** One view over a revocation store and a session store (the same object in production; separate only when a caller supplies both). */
-function combineStores(r: RevocationStore, s: SessionStore): RevocationStore & SessionStore {
-  if ((r as unknown) === s) return r as RevocationStore & SessionStore;
-  return {
-    kind: r.kind,
-    state: () => r.state(),
-    check: (ref) => r.check(ref),
-    revokeJti: (jti, exp) => r.revokeJti(jti, exp),
-    revokeSubject: (sub, at, ttl) => r.revokeSubject(sub, at, ttl),
-    revokeFamily: (sid, exp) => r.revokeFamily(sid, exp),
-    close: () => r.close(),
-    createFamily: (sid, sub, jti, exp) => s.createFamily(sid, sub, jti, exp),
-    rotateFamily: (sid, jti, next, exp) => s.rotateFamily(sid, jti, next, exp),
-    hit: (key, w) => s.hit(key, w),
-    peek: (key) => s.peek(key),
-    reset: (key) => s.reset(key),
-  };
-}
-
-/** The configured store. A Redis store that cannot connect yet still starts: it reports itself down (503 on protected routes, /readyz 503) and keeps retrying. */
-export async function createStore(config: GatehouseConfig, logger: Logger, metrics: Metrics): Promise<RevocationStore & SessionStore> {
-  if (config.revocation.store === 'memory') return new MemoryStore();
-  const store = new RedisStore({
-    config: config.revocation.redis,
-    logger,
-    subjectTtlSeconds: subjectCutoffTtl(config),
-    onError: (kind) => metrics.storeErrors.labels(kind).inc(),
-  });
-  await store.start();
-  return store;
-}
-
 function listen(server: Server, addr: ListenAddress, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -209,20 +178,4 @@ function listen(server: Server, addr: ListenAddress, what: string): Promise<void
       resolve();
     });
   });
-}
-
-/** Parser-level failures (smuggling, bad framing, oversized headers): answer once and close (SECURITY.md P19-P24). */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const requestId = crypto.randomUUID();
-  if (err.code === 'HPE_HEADER_OVERFLOW') {
-    writeRawError(socket, new GatewayError('request_header_fields_too_large', 'header_overflow'), requestId);
-  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    writeRawError(socket, new GatewayError('request_timeout', 'request_timeout'), requestId);
-  } else {
-    writeRawError(socket, invalidRequest('Malformed HTTP request', `parse_error_${(err.code ?? 'unknown').toLowerCase()}`, true), requestId);
-  }
 }

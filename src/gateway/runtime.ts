@@ -1,40 +1,52 @@
-import type { BlockList } from 'node:net';
 import type { GatehouseConfig } from '../config/schema.js';
+import { IssuerState } from '../issuer/deps.js';
+import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
-import { compileRoutes, type CompiledRoute } from '../pipeline/match.js';
-import { identityPlan, type IdentityPlan } from '../proxy/identity.js';
-import { Forwarder } from '../proxy/forwarder.js';
+import type { CompiledRoute, StageDeps } from '../pipeline/context.js';
+import { compileRoutes } from '../pipeline/match.js';
 import { trustedProxyList } from '../proxy/client-address.js';
-import { loadKeyFile, type LoadedKey } from '../tokens/keys.js';
+import { Forwarder } from '../proxy/forwarder.js';
+import { identityPlan } from '../proxy/identity.js';
+import type { ForwardDeps } from '../proxy/forward.js';
+import type { RevocationStore, SessionStore } from '../store/types.js';
 import { remoteKeySource, staticKeySource, type KeySource } from '../tokens/jwks.js';
+import { loadKeyFile, type LoadedKey } from '../tokens/keys.js';
 import { UserDirectory } from '../tokens/users.js';
 import { Verifier, type IssuerEntry } from '../tokens/verifier.js';
 
+/** What outlives a config reload: one per Gateway. */
+export interface Shared {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly store: RevocationStore & SessionStore;
+  readonly issuerState: IssuerState;
+}
+
 /**
- * Everything derived from one config: compiled routes, keys, verifier (and its
- * cache), upstream pools. A SIGHUP builds a new Runtime and swaps it in whole,
- * so a request always sees one consistent config.
+ * Everything derived from one config: the route table (Gatehouse's own
+ * endpoints first, then the user's routes), keys, verifier (and its cache),
+ * upstream pools. A SIGHUP builds a new Runtime and swaps it in whole, so a
+ * request always sees one consistent config. It satisfies, structurally, the
+ * narrow dependency types the layers below declare.
  */
-export interface Runtime {
+export interface Runtime extends StageDeps, ForwardDeps {
   readonly config: GatehouseConfig;
-  readonly routes: readonly CompiledRoute[];
   readonly verifier: Verifier;
-  readonly identity: IdentityPlan;
-  readonly trusted: BlockList;
-  readonly anyTrusted: boolean;
   readonly forwarder: Forwarder;
   readonly keySources: ReadonlyArray<{ iss: string; source: KeySource }>;
   /** the issuer's keys, first one signs */
   readonly signingKeys: readonly LoadedKey[];
   /** the issuer's own verification entry (also used for refresh tokens), null without issuer */
   readonly self: IssuerEntry | null;
-  /** issuer.users, loaded */
-  readonly users: UserDirectory | null;
+  readonly store: RevocationStore & SessionStore;
   nextUpstream(route: CompiledRoute): string;
 }
 
-export async function buildRuntime(config: GatehouseConfig, logger: Logger, metrics: Metrics): Promise<Runtime> {
+export { IssuerState };
+
+export async function buildRuntime(config: GatehouseConfig, shared: Shared): Promise<Runtime> {
+  const { logger, metrics, store } = shared;
   const signingKeys: LoadedKey[] = [];
   const issuers: IssuerEntry[] = [];
   const keySources: Array<{ iss: string; source: KeySource }> = [];
@@ -69,11 +81,31 @@ export async function buildRuntime(config: GatehouseConfig, logger: Logger, metr
     cacheMaxEntries: config.verify.cache.maxEntries,
     onCache: (hit) => metrics.onCache(hit),
   });
+  const builtins =
+    config.issuer && self
+      ? issuerRoutes({
+          issuer: config.issuer,
+          maxTokenBytes: config.verify.maxTokenBytes,
+          signingKeys,
+          self,
+          users,
+          verifier,
+          store,
+          logger,
+          state: shared.issuerState,
+          countRequest: (endpoint, outcome) => metrics.tokenRequests.labels(endpoint, outcome).inc(),
+          onWriteError: () => metrics.storeErrors.labels('write').inc(),
+        })
+      : [];
   const counters = new Map<CompiledRoute, number>();
   return {
     config,
-    routes: compileRoutes(config.routes),
+    routes: [...builtins, ...compileRoutes(config.routes)],
+    logger,
     verifier,
+    store,
+    onStoreError: config.revocation.onStoreError,
+    onStoreBypass: () => metrics.storeErrors.labels('allowed_while_down').inc(),
     identity: identityPlan(config.identity.headers, config.identity.forwardToken),
     trusted: trustedProxyList(config.server.trustedProxies),
     anyTrusted: config.server.trustedProxies.length > 0,
@@ -81,9 +113,8 @@ export async function buildRuntime(config: GatehouseConfig, logger: Logger, metr
     keySources,
     signingKeys,
     self,
-    users,
     nextUpstream(route) {
-      const list = route.config.upstreams;
+      const list = route.proxy?.upstreams ?? [];
       if (list.length === 1) return list[0] as string;
       const n = counters.get(route) ?? 0;
       counters.set(route, n + 1);

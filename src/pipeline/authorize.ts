@@ -2,6 +2,7 @@ import type { AuthRule, ClaimValue } from '../config/schema.js';
 import { insufficientScope } from '../errors.js';
 import { claimAt } from '../tokens/claims.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
+import type { Stage } from './context.js';
 
 /**
  * Route rules (SPEC §2): roles = any of, scopes = all of, claims = equal.
@@ -23,3 +24,9 @@ function claimEquals(have: unknown, want: ClaimValue): boolean {
   if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => have[i] === w);
   return have === want;
 }
+
+export const authorizeStage: Stage = (ctx) => {
+  if (!ctx.identity) return;
+  authorize(ctx.route!.auth, ctx.identity);
+  ctx.outcome = 'authenticated';
+};

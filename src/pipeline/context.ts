@@ -1,8 +1,32 @@
-import type { IncomingMessage } from 'node:http';
-import type { CompiledRoute } from './match.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthRule, RouteConfig } from '../config/schema.js';
+import type { CompiledPattern } from '../config/path-pattern.js';
+import type { RevocationStore } from '../store/types.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
 
 export type AuthOutcome = 'public' | 'anonymous' | 'authenticated' | 'denied' | 'error';
+
+/** Gatehouse's own endpoint: answers the request itself after the stages admitted it. */
+export type LocalHandler = (ctx: RequestContext, res: ServerResponse) => Promise<void>;
+
+/**
+ * One entry of the route table. User routes (from `routes:`) are proxied;
+ * Gatehouse's own endpoints (token service, discovery, JWKS) are built-in
+ * routes compiled first into the same table and run through the same stages.
+ */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly pattern: CompiledPattern;
+  /** null: every method (a built-in route answers a method it does not serve with 405) */
+  readonly methods: ReadonlySet<string> | null;
+  readonly host: string | null;
+  readonly wildcardHost: string | null;
+  readonly auth: AuthRule;
+  /** a proxied route's config; null for a built-in route */
+  readonly proxy: RouteConfig | null;
+  /** a built-in route's handlers by method; null for a proxied route */
+  readonly local: Readonly<Record<string, LocalHandler>> | null;
+}
 
 /** Everything one request accumulates on its way through the stages. */
 export interface RequestContext {
@@ -21,3 +45,16 @@ export interface RequestContext {
   /** stable reason id for logs and metrics */
   reason: string;
 }
+
+/** What the stages need, and nothing more: the Runtime satisfies it structurally. */
+export interface StageDeps {
+  readonly routes: readonly CompiledRoute[];
+  readonly verifier: { verify(token: string): VerifiedToken | Promise<VerifiedToken> };
+  readonly store: Pick<RevocationStore, 'state' | 'check'>;
+  readonly onStoreError: 'deny' | 'allow';
+  /** counted when a request is served from the last mirror while the store is down (onStoreError: allow) */
+  onStoreBypass(): void;
+}
+
+/** A stage either returns (possibly settling part of the context) or throws a GatewayError; it may return a promise when it has to wait. */
+export type Stage = (ctx: RequestContext, deps: StageDeps) => void | Promise<void>;

@@ -1,4 +1,5 @@
-import { invalidRequest } from '../errors.js';
+import { invalidRequest, missingToken } from '../errors.js';
+import type { Stage } from './context.js';
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; we accept exactly one space, any case of the scheme.
 const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)$/;
@@ -31,3 +32,22 @@ export function extractBearer(rawHeaders: readonly string[], query: string): Ext
   if (scheme && !scheme.toLowerCase().startsWith('bearer')) return { kind: 'other-scheme' };
   throw invalidRequest('Malformed Authorization header: expected "Bearer <token>"', 'malformed_authorization');
 }
+
+/** The route's auth mode decides what a missing credential means: public never looks, optional lets it pass as anonymous. */
+export const extract: Stage = (ctx) => {
+  const mode = ctx.route!.auth.mode;
+  if (mode === 'public') {
+    ctx.outcome = 'public';
+    return;
+  }
+  const found = extractBearer(ctx.req.rawHeaders, ctx.query);
+  if (found.kind === 'bearer') {
+    ctx.token = found.token;
+    return;
+  }
+  if (mode === 'optional') {
+    ctx.outcome = 'anonymous';
+    return;
+  }
+  throw missingToken(found.kind === 'none' ? 'no_token' : 'not_bearer');
+};

@@ -1,35 +1,34 @@
-import type { RouteConfig } from '../config/schema.js';
-import { notFound } from '../errors.js';
-import type { RequestContext } from './context.js';
-import { compilePattern, matchSegments, type CompiledPattern } from '../config/path-pattern.js';
+import type { AuthRule, RouteConfig } from '../config/schema.js';
+import { compilePattern, matchSegments } from '../config/path-pattern.js';
+import { methodNotAllowed, notFound } from '../errors.js';
+import type { CompiledRoute, LocalHandler, RequestContext, Stage } from './context.js';
 
-export interface CompiledRoute {
-  readonly config: RouteConfig;
-  readonly name: string;
-  readonly pattern: CompiledPattern;
-  readonly methods: ReadonlySet<string> | null;
-  readonly host: string | null;
-  readonly wildcardHost: string | null;
+function hostRule(host: string | null): { host: string | null; wildcardHost: string | null } {
+  return { host: host && !host.startsWith('*.') ? host : null, wildcardHost: host && host.startsWith('*.') ? host.slice(1) : null };
 }
 
+/** The user's routes, in config order. */
 export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
-  return routes.map((config) => {
-    const host = config.match.host;
-    return {
-      config,
-      name: config.name,
-      pattern: compilePattern(config.match.path),
-      methods: config.match.methods ? new Set(config.match.methods) : null,
-      host: host && !host.startsWith('*.') ? host : null,
-      wildcardHost: host && host.startsWith('*.') ? host.slice(1) : null,
-    };
-  });
+  return routes.map((config) => ({
+    name: config.name,
+    pattern: compilePattern(config.match.path),
+    methods: config.match.methods ? new Set(config.match.methods) : null,
+    ...hostRule(config.match.host),
+    auth: config.auth,
+    proxy: config,
+    local: null,
+  }));
+}
+
+/** One of Gatehouse's own endpoints, as a route: an exact path, any host, the handlers by method. */
+export function builtinRoute(name: string, path: string, auth: AuthRule, handlers: Readonly<Record<string, LocalHandler>>): CompiledRoute {
+  return { name, pattern: compilePattern(path), methods: null, host: null, wildcardHost: null, auth, proxy: null, local: handlers };
 }
 
 function hostMatches(route: CompiledRoute, hostHeader: string): boolean {
   if (!route.host && !route.wildcardHost) return true;
   const host = hostHeader.toLowerCase();
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0] ?? '';
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
   if (route.host) return route.host.includes(':') ? host === route.host : name === route.host;
   const suffix = route.wildcardHost as string;
   return name.endsWith(suffix) && name.length > suffix.length;
@@ -38,17 +37,22 @@ function hostMatches(route: CompiledRoute, hostHeader: string): boolean {
 /**
  * SPEC §2: first match wins; nothing matched is 404. Unlike Envoy, an
  * unmatched path or method is never let through (SECURITY.md P18).
- * HEAD is allowed wherever GET is.
+ * HEAD is allowed wherever GET is. A built-in route that matches the path but
+ * does not serve the method answers 405 with Allow.
  */
-export function matchRoute(routes: readonly CompiledRoute[], ctx: RequestContext): void {
+export function matchRoute(routes: readonly CompiledRoute[], ctx: Pick<RequestContext, 'req' | 'segments'>): CompiledRoute {
   const method = ctx.req.method ?? 'GET';
   const hostHeader = ctx.req.headers.host ?? '';
   for (const route of routes) {
     if (!matchSegments(route.pattern, ctx.segments)) continue;
     if (route.methods && !route.methods.has(method) && !(method === 'HEAD' && route.methods.has('GET'))) continue;
     if (!hostMatches(route, hostHeader)) continue;
-    ctx.route = route;
-    return;
+    if (route.local && !route.local[method] && !(method === 'HEAD' && route.local.GET)) throw methodNotAllowed(Object.keys(route.local));
+    return route;
   }
   throw notFound();
 }
+
+export const match: Stage = (ctx, { routes }) => {
+  ctx.route = matchRoute(routes, ctx);
+};

@@ -1,4 +1,5 @@
 import { invalidRequest } from '../errors.js';
+import type { Stage } from './context.js';
 
 export interface NormalisedTarget {
   /** normalised path: what is matched and what is forwarded */
@@ -119,3 +120,10 @@ function hexValue(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   return -1;
 }
+
+export const normalise: Stage = (ctx) => {
+  const t = normaliseTarget(ctx.req.url ?? '/');
+  ctx.path = t.path;
+  ctx.segments = t.segments;
+  ctx.query = t.query;
+};

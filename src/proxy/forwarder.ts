@@ -1,9 +1,8 @@
-import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { badGateway, gatewayTimeout, type GatewayError } from '../errors.js';
-import { HOP_BY_HOP } from './client-address.js';
+import { HOP_BY_HOP } from './header-sets.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -18,6 +17,12 @@ export interface ForwardRequest {
 
 /** The end of one proxied exchange: `(null, status)` once the response is written, or `(error, 0)`. */
 export type RelayDone = (err: Error | null, status: number) => void;
+
+export interface UpgradeEvents {
+  open(status: number): void;
+  error(err: Error): void;
+  close?(): void;
+}
 
 export interface ForwarderOptions {
   maxConnectionsPerUpstream: number;
@@ -34,9 +39,19 @@ export class Forwarder {
   private readonly pools = new Map<string, Pool>();
   private readonly ws = httpProxy.createProxyServer({ ws: true, xfwd: false, changeOrigin: false, ignorePath: true });
 
+  /** per upgrade request, who hears the upstream's answer (http-proxy reports it per server, not per call) */
+  private readonly upgrades = new WeakMap<IncomingMessage, UpgradeEvents>();
+
   constructor(private readonly opts: ForwarderOptions) {
     // http-proxy reports socket errors here; the caller's error handler owns the answer.
     this.ws.on('error', () => {});
+    this.ws.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      const events = this.upgrades.get(req);
+      if (!events) return;
+      this.upgrades.delete(req);
+      proxyReq.once('upgrade', () => events.open(101));
+      proxyReq.once('response', (res: IncomingMessage) => events.open(res.statusCode ?? 502));
+    });
   }
 
   private pool(origin: string): Pool {
@@ -98,9 +113,16 @@ export class Forwarder {
     }
   }
 
-  /** Hands an authorised upgrade to http-proxy; identity headers were already written into `req.headers`. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, origin: string, onError: (err: Error) => void): void {
-    this.ws.ws(req, socket, head, { target: `${origin}${req.url ?? '/'}` }, onError);
+  /**
+   * Hands an authorised upgrade to http-proxy; identity headers were already
+   * written into `req.headers`. `events.open` is called once with the
+   * upstream's answer to the upgrade (101, or the status of a refusal it
+   * relays), `events.error` on failure, `events.close` when the tunnel ends.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, origin: string, events: UpgradeEvents): void {
+    this.upgrades.set(req, events);
+    socket.once('close', () => events.close?.());
+    this.ws.ws(req, socket, head, { target: `${origin}${req.url ?? '/'}` }, events.error);
   }
 
   async close(): Promise<void> {
@@ -215,30 +237,4 @@ export function responseHeaders(headers: IncomingHttpHeaders, requestId: string)
   }
   out['x-request-id'] = requestId;
   return out;
-}
-
-/** undici / socket failures -> 502 or 504 (SPEC §5); null when the client went away and nobody is listening. */
-export function upstreamError(err: unknown): GatewayError | null {
-  const e = err as { code?: string; name?: string };
-  switch (e.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return gatewayTimeout('upstream_timeout');
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return gatewayTimeout('upstream_connect_timeout');
-    case 'UND_ERR_ABORTED':
-    case 'CLIENT_CLOSED':
-      return null;
-    case 'ECONNREFUSED':
-      return badGateway('upstream_refused');
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return badGateway('upstream_reset');
-    default:
-      if (e.name === 'AbortError') return null;
-      if (typeof e.code === 'string' && e.code.startsWith('HPE_')) return badGateway('upstream_protocol_error');
-      return badGateway(`upstream_error${e.code ? `_${e.code.toLowerCase()}` : ''}`);
-  }
 }

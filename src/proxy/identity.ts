@@ -1,4 +1,5 @@
 import { claimAt } from '../tokens/claims.js';
+import { canonicalName } from './header-sets.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
 
 export interface IdentityHeader {
@@ -15,7 +16,7 @@ export interface IdentityPlan {
 
 export function identityPlan(headers: Readonly<Record<string, string>>, forwardToken: boolean): IdentityPlan {
   const list = Object.entries(headers).map(([name, claim]) => ({ name, claim }));
-  return { headers: list, strip: new Set(list.map((h) => h.name.toLowerCase().replaceAll('_', '-'))), forwardToken };
+  return { headers: list, strip: new Set(list.map((h) => canonicalName(h.name))), forwardToken };
 }
 
 const SAFE_VALUE = /^[\x20-\x7e]*$/;

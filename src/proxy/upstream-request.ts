@@ -1,8 +1,20 @@
+import type { BlockList } from 'node:net';
+import type { RouteConfig } from '../config/schema.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { identityValue, type IdentityPlan } from './identity.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
-import type { Runtime } from '../gateway/runtime.js';
-import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './client-address.js';
+import { isTrusted, plainIp } from './client-address.js';
+import { HOP_BY_HOP, MANAGED } from './header-sets.js';
+import { identityValue, type IdentityPlan } from './identity.js';
+
+/** What shaping a request for the upstream needs. */
+export interface UpstreamRequestDeps {
+  readonly identity: IdentityPlan;
+  readonly trusted: BlockList;
+  readonly anyTrusted: boolean;
+}
+
+/** The parts of a request context the upstream request is built from: an admitted request on a proxied route. */
+export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity'>;
 
 /**
  * The header list sent upstream (SPEC §5.7), built from scratch rather than
@@ -15,7 +27,7 @@ import { HOP_BY_HOP, MANAGED, isTrusted, plainIp } from './client-address.js';
  *   X-Original-URL / X-Rewrite-URL (P05-P06);
  * - X-Forwarded-For appends the peer only when the peer is a trusted proxy.
  */
-export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
+export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: UpstreamRequestDeps): string[] {
   const req = ctx.req;
   const raw = req.rawHeaders;
   const connection = req.headers.connection;
@@ -23,7 +35,7 @@ export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
   const strip = rt.identity.strip;
   // forwardToken: false keeps bearer tokens away from upstreams on every route, public ones included.
   const dropAuth = !rt.identity.forwardToken;
-  const preserveHost = ctx.route!.config.preserveHost;
+  const preserveHost = route.preserveHost;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -43,7 +55,7 @@ export function upstreamHeaders(ctx: RequestContext, rt: Runtime): string[] {
   const priorHost = peerTrusted ? req.headers['x-forwarded-host'] : undefined;
   const host = typeof priorHost === 'string' ? priorHost : req.headers.host;
   if (host) out.push('x-forwarded-host', host);
-  if (ctx.route!.config.stripPrefix) out.push('x-forwarded-prefix', ctx.route!.config.stripPrefix);
+  if (route.stripPrefix) out.push('x-forwarded-prefix', route.stripPrefix);
   out.push('x-request-id', ctx.requestId);
   if (ctx.identity) out.push(...identityPairs(rt.identity, ctx.identity));
   return out;
@@ -68,8 +80,8 @@ function identityPairs(plan: IdentityPlan, token: VerifiedToken): readonly strin
 }
 
 /** The normalised path with the route's prefix removed, plus the original query. */
-export function upstreamPath(ctx: RequestContext): string {
-  const prefix = ctx.route!.config.stripPrefix;
+export function upstreamPath(ctx: ProxiedContext, route: RouteConfig): string {
+  const prefix = route.stripPrefix;
   let path = ctx.path;
   if (prefix && (path === prefix || path.startsWith(prefix + '/'))) path = path.slice(prefix.length) || '/';
   return path + ctx.query;

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import type { RequestContext } from '../../src/pipeline/context.js';
-import { compileRoutes, matchRoute, type CompiledRoute } from '../../src/pipeline/match.js';
+import { compileRoutes, matchRoute } from '../../src/pipeline/match.js';
+import type { CompiledRoute } from '../../src/pipeline/context.js';
 import { normaliseTarget, type NormalisedTarget } from '../../src/pipeline/normalise.js';
 import { configFrom } from '../helpers/gateway.js';
 import { budget, report } from './settings.js';
@@ -98,7 +99,7 @@ req.headers = { host: 'gw.test' };
 function routeFor(routes: readonly CompiledRoute[], t: NormalisedTarget): string | 404 {
   const ctx: RequestContext = { req, requestId: 'fuzz', startedAt: 0, clientIp: '127.0.0.1', path: t.path, segments: t.segments, query: t.query, route: null, token: null, identity: null, outcome: 'error', reason: 'ok' };
   try {
-    matchRoute(routes, ctx);
+    ctx.route = matchRoute(routes, ctx);
   } catch (err) {
     if (err instanceof GatewayError && err.status === 404) return 404;
     throw err;

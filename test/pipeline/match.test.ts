@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import type { RequestContext } from '../../src/pipeline/context.js';
 import { compilePattern, matchSegments } from '../../src/config/path-pattern.js';
-import { compileRoutes, matchRoute, type CompiledRoute } from '../../src/pipeline/match.js';
+import { compileRoutes, matchRoute } from '../../src/pipeline/match.js';
+import type { CompiledRoute } from '../../src/pipeline/context.js';
 import { normaliseTarget } from '../../src/pipeline/normalise.js';
 import { configFrom, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -31,7 +32,7 @@ function ctxFor(method: string, target: string, host: string | null = 'gw.test')
 function pick(table: CompiledRoute[], method: string, target: string, host: string | null = 'gw.test'): string | 404 {
   const ctx = ctxFor(method, target, host);
   try {
-    matchRoute(table, ctx);
+    ctx.route = matchRoute(table, ctx);
   } catch (err) {
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).status).toBe(404);

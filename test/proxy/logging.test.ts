@@ -117,8 +117,10 @@ describe('secrets never reach the logs (SPEC §5, SECURITY.md P28, O08)', () => 
     ];
     expect(statuses).toEqual([200, 403, 401, 400, 400, 401, 400, 200, 200, 502]);
 
-    // WebSocket upgrades, accepted (to a route whose upstream is not a WebSocket server) and refused
+    // WebSocket upgrades, accepted (to a route whose upstream is not a WebSocket server) and refused:
+    // each is a request of the main listener too, with its own "request" line
     for (const path of ['/api/ws', '/admin/ws']) {
+      sent++;
       await new Promise<void>((resolve) => {
         const ws = new WebSocket(`${g.url.replace(/^http/, 'ws')}${path}?token=${overWs}`, { headers: { authorization: `Bearer ${overWs}` } });
         ws.once('unexpected-response', () => {

@@ -1,0 +1,76 @@
+import type { AuthRule } from '../config/schema.js';
+import { GatewayError, invalidRequest } from '../errors.js';
+import { readJsonObject, readParams } from '../http/body.js';
+import { sendJson } from '../http/respond.js';
+import type { CompiledRoute, LocalHandler } from '../pipeline/context.js';
+import { builtinRoute } from '../pipeline/match.js';
+import { BODY_LIMIT, NO_STORE, type IssuerDeps } from './deps.js';
+import { jwks, openidConfiguration } from './discovery.js';
+import { login } from './login.js';
+import { refresh } from './refresh-grant.js';
+import { logout, oauthRevoke, profile } from './session.js';
+import type { TokenResponse } from './token-response.js';
+
+const PUBLIC: AuthRule = { mode: 'public', roles: [], scopes: [], claims: {} };
+const BEARER: AuthRule = { mode: 'required', roles: [], scopes: [], claims: {} };
+
+const optionalString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * SPEC §3: Gatehouse's own token service as built-in routes. They come first
+ * in the route table and run through the same stages as every request:
+ * `public` endpoints take credentials in their body, `required` ones
+ * (logout, profile) get the caller's verified, unrevoked token from the
+ * stages. All state (refresh families, failure counters, revocations) lives
+ * in the store, so an instance holds nothing another instance would need.
+ */
+export function issuerRoutes(deps: IssuerDeps): CompiledRoute[] {
+  /** Counts each endpoint's outcome (gatehouse_token_requests_total). */
+  const counted =
+    (path: string, handler: LocalHandler): LocalHandler =>
+    async (ctx, res) => {
+      try {
+        await handler(ctx, res);
+        deps.countRequest(path, 'ok');
+      } catch (err) {
+        deps.countRequest(path, err instanceof GatewayError ? err.reason : 'error');
+        throw err;
+      }
+    };
+  const route = (path: string, auth: AuthRule, handlers: Record<string, LocalHandler>): CompiledRoute =>
+    builtinRoute(`gatehouse:${path}`, path, auth, Object.fromEntries(Object.entries(handlers).map(([m, h]) => [m, counted(path, h)])));
+  const tokens = (res: Parameters<LocalHandler>[1], body: TokenResponse) => sendJson(res, 200, body, NO_STORE);
+
+  return [
+    route('/auth/login', PUBLIC, {
+      POST: async (ctx, res) => {
+        const body = await readJsonObject(ctx.req, BODY_LIMIT);
+        tokens(res, await login(deps, ctx, body.username ?? body.email, body.password, optionalString(body.scope), false));
+      },
+    }),
+    route('/auth/refresh', PUBLIC, {
+      POST: async (ctx, res) => {
+        const body = await readJsonObject(ctx.req, BODY_LIMIT);
+        // SPEC §3: the JSON API answers a bad refresh token 401 (the table's jsonApiStatus), /oauth/token 400.
+        const result = await refresh(deps, ctx, body.refresh_token ?? body.refreshToken, optionalString(body.scope)).catch((err: unknown) => {
+          throw err instanceof GatewayError ? err.forJsonApi() : err;
+        });
+        tokens(res, result);
+      },
+    }),
+    route('/auth/logout', BEARER, { POST: (ctx, res) => logout(deps, ctx, res) }),
+    route('/auth/profile', BEARER, { GET: (ctx, res) => profile(deps, ctx, res) }),
+    route('/oauth/token', PUBLIC, {
+      POST: async (ctx, res) => {
+        const p = await readParams(ctx.req, BODY_LIMIT);
+        if (p.grant_type === 'password') tokens(res, await login(deps, ctx, p.username, p.password, p.scope, true));
+        else if (p.grant_type === 'refresh_token') tokens(res, await refresh(deps, ctx, p.refresh_token, p.scope));
+        else if (p.grant_type === undefined) throw invalidRequest('"grant_type" is required', 'missing_grant_type');
+        else throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', { description: 'Supported grant types: password, refresh_token', headers: NO_STORE });
+      },
+    }),
+    route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, ctx, res) }),
+    route('/.well-known/jwks.json', PUBLIC, { GET: (_ctx, res) => jwks(deps, res) }),
+    route('/.well-known/openid-configuration', PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res) }),
+  ];
+}

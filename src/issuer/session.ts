@@ -1,0 +1,47 @@
+import type { ServerResponse } from 'node:http';
+import { invalidRequest, storeUnavailable } from '../errors.js';
+import { readBody, readJsonObject, readParams } from '../http/body.js';
+import { sendJson } from '../http/respond.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { revokeAccessToken } from '../revocation/revoke.js';
+import { BODY_LIMIT, NO_STORE, seconds, type IssuerDeps } from './deps.js';
+import { revokeRefreshToken } from './refresh-grant.js';
+
+/** POST /auth/logout, after the stages authenticated the caller: that access token, its login session and (optionally) a refresh token of the caller's own. */
+export async function logout(deps: IssuerDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const id = ctx.identity!;
+  const hasBody = ctx.req.headers['transfer-encoding'] !== undefined || Number(ctx.req.headers['content-length'] ?? '0') > 0;
+  const body = hasBody ? await readJsonObject(ctx.req, BODY_LIMIT) : (await readBody(ctx.req, BODY_LIMIT), {});
+  const familyTtl = seconds(deps.issuer.refreshTokenTtlMs);
+  await revokeAccessToken(deps.store, deps, id, familyTtl, true);
+  const rtoken = body.refresh_token ?? body.refreshToken;
+  if (typeof rtoken === 'string') await revokeRefreshToken(deps, rtoken, id.sub);
+  ctx.reason = 'logout';
+  res.writeHead(204, NO_STORE);
+  res.end();
+}
+
+/** GET /auth/profile: the caller's `sub`, roles, scope and the configured claims, from the verified token. */
+export async function profile(deps: IssuerDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const id = ctx.identity!;
+  const body: Record<string, unknown> = { sub: id.sub, roles: id.roles, scope: id.scopes.join(' ') };
+  for (const claim of deps.issuer.claims) if (id.claims[claim] !== undefined && !(claim in body)) body[claim] = id.claims[claim];
+  sendJson(res, 200, body, { 'cache-control': 'no-store' });
+}
+
+/** POST /oauth/revoke (RFC 7009): 200 whether or not the token meant anything (§2.2). */
+export async function oauthRevoke(deps: IssuerDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const p = await readParams(ctx.req, BODY_LIMIT);
+  if (typeof p.token !== 'string' || p.token === '') throw invalidRequest('"token" is required', 'missing_token');
+  if (!deps.store.state().ok) throw storeUnavailable('store_down');
+  if ((await revokeRefreshToken(deps, p.token)) === null) {
+    const token = p.token;
+    const asAccess = await Promise.resolve()
+      .then(() => deps.verifier.verify(token))
+      .catch(() => null);
+    if (asAccess) await revokeAccessToken(deps.store, deps, asAccess, seconds(deps.issuer.refreshTokenTtlMs), false);
+  }
+  ctx.reason = 'revoke';
+  res.writeHead(200, { ...NO_STORE, 'content-length': 0 });
+  res.end();
+}
