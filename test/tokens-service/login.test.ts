@@ -118,7 +118,7 @@ describe('no user enumeration (O13-O14)', () => {
         await postForm(env.g.url, '/oauth/token', { grant_type: 'password', username: ALICE, password: 'whatever' }),
       ],
     ];
-    const [[unknownJson, wrongJson], [unknownForm, wrongForm]] = pairs;
+    const [[unknownJson, wrongJson], [unknownForm, wrongForm]] = pairs as [[Reply, Reply], [Reply, Reply]];
     expectError(unknownJson, 401, 'invalid_credentials');
     expectError(wrongJson, 401, 'invalid_credentials');
     expectError(unknownForm, 400, 'invalid_grant');

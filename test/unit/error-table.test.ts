@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_TABLE, GatewayError, type ErrorCode } from '../../src/errors.js';
+import { ERROR_TABLE, GatewayError, type ErrorCode, type ErrorKind } from '../../src/errors.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const srcFiles = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? srcFiles(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
@@ -43,7 +43,7 @@ describe('the error table (src/errors.ts) is the only source of statuses', () =>
     for (const code of codes) {
       const e = new GatewayError(code, 'test');
       expect(e.status).toBe(ERROR_TABLE[code].status);
-      const kind: { challenge?: string; close?: boolean } = ERROR_TABLE[code];
+      const kind: ErrorKind = ERROR_TABLE[code];
       expect(e.closeConnection).toBe(kind.close ?? false);
       if (kind.challenge === 'bare') expect(e.headers['www-authenticate']).toBe('Bearer realm="gatehouse"');
       else if (kind.challenge === 'error') expect(e.headers['www-authenticate']).toContain(`error="${code}"`);
