@@ -81,7 +81,7 @@ function judge(scenarios, by, maxOthers) {
     checked.set(name, {
       text: `${bound} ${t.label}: ${ratio.toFixed(2)}x ${verdict}`,
       json: { scenario: name, description: t.what, against: t.vs, ...(t.above !== undefined ? { above: t.above } : { min: t.min }), ratio: round(ratio, 3), valid, pass, noisy: isNoisy },
-      line: t.line?.({ rps: s.rps, vsRps: vs.rps, ratio: round(ratio, 3).toFixed(2), cpu: cpuPer(s), vsCpu: cpuPer(vs), bound, verdict: verdict + (isNoisy ? ' (noisy: other processes were busy)' : '') }),
+      line: t.line?.({ rps: s.rps, vsRps: vs.rps, ratio: ratio.toFixed(2), cpu: cpuPer(s), vsCpu: cpuPer(vs), bound, verdict: verdict + (isNoisy ? ' (noisy: other processes were busy)' : '') }),
     });
   }
   const comparisons = COMPARISONS.filter((c) => by[c.scenario] && by[c.vs] && !(c.onlyWithout && by[c.onlyWithout])).map((c) => {

@@ -212,11 +212,14 @@ routes:
 /** A servers.mjs child; with `c.profileDir` (BENCH_PROFILE=1) it writes a V8 CPU profile, <name>.cpuprofile, when it stops. */
 const serve = (c, name, args, opts = {}) => startChild(name, args, { ...opts, execArgv: c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', c.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [] });
 
+/** The revocation.redis settings of the Gatehouse `name`: the run's redis-server, a key prefix of its own. */
+const redisStore = (c, name) => ({ url: c.redisUrl, keyPrefix: `bench-${name}:` });
+
 /** Gatehouse by Gateway.start in a servers.mjs child; its warn/error lines are counted unless `stdout` says otherwise. */
 const gateway = (level, { stdout = 'pipe', redis = false } = {}) => ({
   gatehouse: { launcher: 'Gateway.start', workers: 1, store: redis ? 'redis' : 'memory' },
   redis,
-  start: (c, name) => serve(c, name, ['gatehouse'], { stdout, env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(c, level, redis ? { redis: { url: c.redisUrl, keyPrefix: `bench-${name}:` } } : {}) } }),
+  start: (c, name) => serve(c, name, ['gatehouse'], { stdout, env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(c, level, redis ? { redis: redisStore(c, name) } : {}) } }),
 });
 
 /**
@@ -232,7 +235,7 @@ const cli = (workers) => ({
   start: async (c, name) => {
     const [port, adminPort] = [await freePort(), await freePort()];
     const file = join(c.fixtures.dir, `${name}.yaml`);
-    writeFileSync(file, gatehouseConfig(c, 'warn', { listen: port, adminListen: adminPort, workers, redis: { url: c.redisUrl, keyPrefix: `bench-${name}:` } }), { mode: 0o600 });
+    writeFileSync(file, gatehouseConfig(c, 'warn', { listen: port, adminListen: adminPort, workers, redis: redisStore(c, name) }), { mode: 0o600 });
     const cliExecArgv = c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(c.profileDir, name)] : [];
     const h = await startChild(name, ['gatehouse-cli', file, String(port)], { stdout: 'pipe', env: { BENCH_CLI_EXEC_ARGV: JSON.stringify(cliExecArgv) } });
     return { ...h, adminPort, configFile: file };
