@@ -13,7 +13,7 @@
 //                                               (the CLI forks server.workers processes itself)
 //   node bench/servers.mjs redis <data-dir>     redis-server from PATH, loopback, persistence off
 //
-// Started by bench/run.mjs with an IPC channel: the child listens on a free
+// Started by bench/children.mjs with an IPC channel: the child listens on a free
 // loopback port, sends { ready: true, port, adminPort?, pid }, and exits when the
 // parent asks it to, when it receives SIGTERM/SIGINT, or when the parent goes
 // away (IPC disconnect), so no server can outlive a benchmark run. The
