@@ -1,4 +1,4 @@
-// Reading what a Gatehouse process prints, shared by bench/run.mjs,
+// Reading what a Gatehouse process prints, shared by bench/children.mjs,
 // bench/servers.mjs and soak/soak.mjs.
 
 /** Calls `onLine` for every complete line `stream` yields. */

@@ -1,7 +1,7 @@
-// Process-tree helpers on Linux /proc, shared by bench/run.mjs (CPU accounting
-// of a Gatehouse primary and its workers) and bench/servers.mjs (stopping what
-// a wrapper started), and per-process CPU time for bench/run.mjs and
-// bench/wrk-check.mjs. Elsewhere they find nothing.
+// Process-tree helpers on Linux /proc, shared by bench/measure.mjs (CPU
+// accounting of a Gatehouse primary and its workers) and bench/servers.mjs
+// (stopping what a wrapper started), and per-process CPU time for
+// bench/measure.mjs and bench/wrk-check.mjs. Elsewhere they find nothing.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Parent pid of every process, from /proc/<pid>/stat (field 4, after the command name in parentheses). */

@@ -13,7 +13,7 @@
 //                                               (the CLI forks server.workers processes itself)
 //   node bench/servers.mjs redis <data-dir>     redis-server from PATH, loopback, persistence off
 //
-// Started by bench/run.mjs with an IPC channel: the child listens on a free
+// Started by bench/children.mjs with an IPC channel: the child listens on a free
 // loopback port, sends { ready: true, port, adminPort?, pid }, and exits when the
 // parent asks it to, when it receives SIGTERM/SIGINT, or when the parent goes
 // away (IPC disconnect), so no server can outlive a benchmark run. The
@@ -22,11 +22,12 @@
 // they exit.
 import { spawn } from 'node:child_process';
 import { createServer, Agent } from 'node:http';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
+import { freePort } from './children.mjs';
 import { untilListening } from './lines.mjs';
 import { descendants } from './proc.mjs';
 
@@ -241,17 +242,6 @@ async function startRedis(dir) {
     spawned.delete(redis);
     if (attempt >= 3) throw new Error(`redis-server on port ${port}: ${up === false ? 'not listening after 5 s' : up}`);
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** true once something accepts connections on the port, false after `ms`. */
