@@ -7,6 +7,7 @@ import { StartupError } from '../errors.js';
 import { shareMetricsWithPrimary } from '../observe/cluster-metrics.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { ConnectionWatch } from '../revocation/watch.js';
 import { MemoryStore } from '../store/memory.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
 import { onClientError } from './client-errors.js';
@@ -68,6 +69,10 @@ export class Gateway {
     // The handlers read the runtime through the gateway, so reload() swaps it for every listener at once.
     const self = {} as { gw: Gateway };
     const deps = { current: () => self.gw.rt, logger, metrics };
+    const watch = new ConnectionWatch(
+      () => self.gw.rt.store,
+      () => self.gw.rt.config.verify.clockToleranceMs,
+    );
     const server = createServer({
       maxHeaderSize: config.server.maxHeaderBytes,
       headersTimeout: config.server.headersTimeoutMs,
@@ -86,7 +91,7 @@ export class Gateway {
     const gw = new Gateway(rt, shared, server, admin, opts.configPath ?? config.sourcePath);
     self.gw = gw;
     server.on('request', createRequestHandler(deps));
-    server.on('upgrade', createUpgradeHandler(deps));
+    server.on('upgrade', createUpgradeHandler({ ...deps, watch }));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
     server.on('connection', (socket: Socket) => {
       gw.sockets.add(socket);

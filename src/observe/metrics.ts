@@ -51,6 +51,8 @@ export class Metrics {
   readonly storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Revocation store errors and requests answered while it was unavailable', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly tokenRequests = new Counter({ name: 'gatehouse_token_requests_total', help: 'Token service requests by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: [this.registry] });
 
+  private readonly tunnelsClosed = new Counter({ name: 'gatehouse_websocket_closed_total', help: 'WebSocket tunnels Gatehouse ended because their token expired or was revoked', labelNames: ['reason'] as const, registers: [this.registry] });
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
@@ -66,6 +68,10 @@ export class Metrics {
       if (!h) this.latencyChildren.set(route, (h = this.upstreamLatency.labels(route)));
       h.observe(upstreamSeconds);
     }
+  }
+
+  onTunnelClosed(reason: string): void {
+    this.tunnelsClosed.labels(reason).inc();
   }
 
   onCache(hit: boolean): void {

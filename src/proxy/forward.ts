@@ -6,6 +6,7 @@ import type { Logger } from '../observe/log.js';
 import type { CompiledRoute, RequestContext } from '../pipeline/context.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamError } from './upstream-errors.js';
+import type { Tunnel } from './ws-tunnel.js';
 import { upstreamHeaders, upstreamPath, type UpstreamRequestDeps } from './upstream-request.js';
 
 /** What forwarding needs: shaping (identity, trusted proxies), the pools, the round robin, a logger for upstream failures. */
@@ -45,7 +46,8 @@ export function forward(ctx: RequestContext, res: ServerResponse, route: Compile
 
 /** How an upgrade ended: the upstream's answer (101 = tunnel open), or the error the client was sent. */
 export interface UpgradeOutcome {
-  opened(status: number, origin: string): void;
+  /** 101 with the open tunnel, or the status of a refusal the upstream sent */
+  opened(status: number, origin: string, tunnel: Tunnel | null): void;
   failed(error: GatewayError | null, origin: string): void;
   closed?(): void;
 }
@@ -67,9 +69,9 @@ export function forwardUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer
   const origin = deps.nextUpstream(route);
   let opened = false;
   deps.forwarder.upgrade(req, socket, head, origin, {
-    open: (status) => {
+    open: (status, tunnel) => {
       opened = true;
-      outcome.opened(status, origin);
+      outcome.opened(status, origin, tunnel);
     },
     error: (err) => {
       const gw = upstreamError(err);

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { HOP_BY_HOP } from './header-sets.js';
+import { Tunnel } from './ws-tunnel.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -19,7 +20,8 @@ export interface ForwardRequest {
 export type RelayDone = (err: Error | null, status: number) => void;
 
 export interface UpgradeEvents {
-  open(status: number): void;
+  /** the upstream answered the upgrade: 101 with the open tunnel, or the status of a refusal it relays */
+  open(status: number, tunnel: Tunnel | null): void;
   error(err: Error): void;
   close?(): void;
 }
@@ -40,17 +42,28 @@ export class Forwarder {
   private readonly ws = httpProxy.createProxyServer({ ws: true, xfwd: false, changeOrigin: false, ignorePath: true });
 
   /** per upgrade request, who hears the upstream's answer (http-proxy reports it per server, not per call) */
-  private readonly upgrades = new WeakMap<IncomingMessage, UpgradeEvents>();
+  private readonly upgrades = new WeakMap<IncomingMessage, { events: UpgradeEvents; client: Duplex }>();
+  /** upgrades the upstream accepted, until http-proxy has piped them */
+  private readonly opening = new WeakMap<Duplex, { events: UpgradeEvents; client: Duplex }>();
 
   constructor(private readonly opts: ForwarderOptions) {
     // http-proxy reports socket errors here; the caller's error handler owns the answer.
     this.ws.on('error', () => {});
+    this.ws.on('open', (upstream: Duplex) => {
+      const pending = this.opening.get(upstream);
+      if (!pending) return;
+      this.opening.delete(upstream);
+      pending.events.open(101, new Tunnel(pending.client, upstream));
+    });
     this.ws.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      const events = this.upgrades.get(req);
-      if (!events) return;
+      const pending = this.upgrades.get(req);
+      if (!pending) return;
       this.upgrades.delete(req);
-      proxyReq.once('upgrade', () => events.open(101));
-      proxyReq.once('response', (res: IncomingMessage) => events.open(res.statusCode ?? 502));
+      const { events } = pending;
+      // http-proxy pipes the two sockets after this listener has run; the tunnel is taken over at 'open', once it has
+      // (a 'data' listener added any earlier would receive the upstream's first bytes before the pipe exists)
+      proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => this.opening.set(upstream, pending));
+      proxyReq.once('response', (res: IncomingMessage) => events.open(res.statusCode ?? 502, null));
     });
   }
 
@@ -120,7 +133,7 @@ export class Forwarder {
    * relays), `events.error` on failure, `events.close` when the tunnel ends.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, origin: string, events: UpgradeEvents): void {
-    this.upgrades.set(req, events);
+    this.upgrades.set(req, { events, client: socket });
     socket.once('close', () => events.close?.());
     this.ws.ws(req, socket, head, { target: `${origin}${req.url ?? '/'}` }, events.error);
   }
