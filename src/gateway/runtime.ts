@@ -68,7 +68,7 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     } else {
       const keys: LoadedKey[] = [];
       for (const ref of t.keys) keys.push(await loadKeyFile(ref.file));
-      source = staticKeySource(keys.map((k) => k.publicJwk));
+      source = staticKeySource(keys.map((k) => ({ jwk: k.publicJwk, anyKid: !k.kidFromFile })));
     }
     keySources.push({ iss: t.iss, source });
     issuers.push({ iss: t.iss, audience: t.audience, algorithms: [...t.algorithms], rolesClaim: t.rolesClaim, scopeClaim: t.scopeClaim, getKey: source.getKey, selfIssued: false });

@@ -1,4 +1,5 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { compactVerify, createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type JWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 
 export const MAX_JWKS_BYTES = 512 * 1024;
@@ -12,8 +13,49 @@ export interface KeySource {
   close(): void;
 }
 
-export function staticKeySource(keys: JWK[]): KeySource {
-  const getKey = createLocalJWKSet({ keys });
+/** A configured public key: its JWK, and whether it answers to any `kid` (a key that has none of its own). */
+export interface StaticKey {
+  jwk: JWK;
+  anyKid: boolean;
+}
+
+/**
+ * Keys from config files. A key with a kid (from its JWK file or named in
+ * the config) matches tokens with that kid. A key without one (a PEM file,
+ * which cannot carry a kid) matches a token whatever its kid says, as Envoy
+ * does: every real IdP puts a kid in its tokens. Either way a key is only
+ * ever used for its own issuer and its own algorithm (jose matches `alg`
+ * and key type), so key confusion stays impossible. When several kid-less
+ * keys fit (a static rotation), the one whose signature verifies is used.
+ */
+export function staticKeySource(keys: readonly (JWK | StaticKey)[]): KeySource {
+  const list = keys.map((k): StaticKey => ('jwk' in k && 'anyKid' in k ? (k as StaticKey) : { jwk: k as JWK, anyKid: false }));
+  const exact = createLocalJWKSet({ keys: list.filter((k) => !k.anyKid).map((k) => k.jwk) });
+  const anyKidKeys = list.filter((k) => k.anyKid).map(({ jwk: { kid: _kid, ...rest } }): JWK => rest);
+  const anyKid = anyKidKeys.length > 0 ? createLocalJWKSet({ keys: anyKidKeys }) : null;
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await exact(header, token);
+    } catch (err) {
+      if (!anyKid || !(err instanceof errors.JWKSNoMatchingKey)) throw err;
+    }
+    const withoutKid = { ...header };
+    delete withoutKid.kid;
+    try {
+      return await anyKid(withoutKid, token); // compact tokens only (preflight): no unprotected header to carry a kid
+    } catch (err) {
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+      // several kid-less keys of this algorithm: the one that verifies this signature
+      const compact = `${token.protected ?? ''}.${typeof token.payload === 'string' ? token.payload : ''}.${token.signature}`;
+      let first: CryptoKey | KeyObject | null = null;
+      for await (const key of err as unknown as AsyncIterable<CryptoKey | KeyObject>) {
+        first ??= key;
+        if (await compactVerify(compact, key).then(() => true, () => false)) return key;
+      }
+      if (first) return first;
+      throw err;
+    }
+  };
   return { getKey, ready: () => true, problem: () => null, close: () => {} };
 }
 

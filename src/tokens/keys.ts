@@ -11,6 +11,8 @@ export interface LoadedKey {
   /** public JWK with kid, alg and use: sig — safe to publish */
   publicJwk: JWK;
   file: string;
+  /** the file named the kid (a JWK with "kid"); PEM files and kid-less JWKs get their RFC 7638 thumbprint */
+  kidFromFile: boolean;
 }
 
 /** Key material problems found at start-up: a TypeError, never a request error (STYLE.md habit 5). */
@@ -96,5 +98,5 @@ export async function loadKeyFile(file: string, opts: { requirePrivate?: boolean
   if (!ALG_FITS[alg]?.(publicKey)) throw new KeyFileError(file, `alg ${alg} does not fit this ${publicKey.asymmetricKeyType} key`);
   const exported = publicKey.export({ format: 'jwk' }) as JWK;
   const kid = fileKid ?? (await calculateJwkThumbprint(exported));
-  return { kid, alg, privateKey, publicKey, publicJwk: { ...exported, kid, alg, use: 'sig' }, file };
+  return { kid, alg, privateKey, publicKey, publicJwk: { ...exported, kid, alg, use: 'sig' }, file, kidFromFile: fileKid !== undefined };
 }
