@@ -64,7 +64,7 @@ export function staticKeySource(keys: readonly (JWK | StaticKey)[]): KeySource {
  * encryption keys, RSA under 2048 bits, unknown curves, and every key whose
  * kid is published more than once (ambiguous). The rest keep working.
  */
-export function saneJwks(body: unknown, log: (msg: string) => void): JSONWebKeySet {
+export function saneJwks(body: unknown, log: (msg: string, expected: boolean) => void): JSONWebKeySet {
   if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys)) throw new Error('JWKS response is not a JSON object with a "keys" array');
   const keys = (body as { keys: unknown[] }).keys.filter((k): k is JWK => !!k && typeof k === 'object' && !Array.isArray(k));
   const kidCount = new Map<string, number>();
@@ -72,7 +72,8 @@ export function saneJwks(body: unknown, log: (msg: string) => void): JSONWebKeyS
   const out: JWK[] = [];
   for (const k of keys) {
     const why = unusable(k, kidCount);
-    if (why) log(`ignoring JWKS key ${typeof k.kid === 'string' ? JSON.stringify(k.kid) : '(no kid)'}: ${why}`);
+    // Encryption keys are normal in an IdP's JWKS (every Keycloak realm publishes one): skipped quietly.
+    if (why) log(`ignoring JWKS key ${typeof k.kid === 'string' ? JSON.stringify(k.kid) : '(no kid)'}: ${why}`, k.use === 'enc');
     else out.push(k);
   }
   // An empty set would replace good cached keys with nothing: treat it as a failed fetch.
@@ -116,6 +117,7 @@ export interface RemoteOptions {
 export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger): KeySource {
   let lastFailure = 0;
   let problem: string | null = 'JWKS not loaded yet';
+  const warned = new Set<string>();
   const failed = (why: string): never => {
     lastFailure = Date.now();
     problem = `JWKS ${uri}: ${why}`;
@@ -127,7 +129,7 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
     try {
       res = await fetch(url, init);
     } catch (err) {
-      return failed(`fetch failed (${(err as Error).message})`);
+      return failed(fetchFailure(err));
     }
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
@@ -146,7 +148,14 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
     }
     let body: JSONWebKeySet;
     try {
-      body = saneJwks(JSON.parse(text), (msg) => logger.warn({ jwksUri: uri }, msg));
+      body = saneJwks(JSON.parse(text), (msg, expected) => {
+        // said once per key and reason, not at every refresh
+        if (expected || warned.has(msg)) logger.debug({ jwksUri: uri }, msg);
+        else {
+          warned.add(msg);
+          logger.warn({ jwksUri: uri }, msg);
+        }
+      });
     } catch (err) {
       return failed(`unusable JWKS (${(err as Error).message})`);
     }
@@ -161,7 +170,10 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
   });
   const reload = () =>
     jwks.reload().catch((err: unknown) => {
-      logger.warn({ jwksUri: uri, err: (err as Error).message }, 'JWKS refresh failed; cached keys stay in use');
+      const cached = jwks.jwks()?.keys.length ?? 0;
+      const message = (err as Error).message;
+      if (cached > 0) logger.warn({ jwksUri: uri, err: message, cachedKeys: cached }, `JWKS refresh failed; the ${cached} cached key${cached === 1 ? ' stays' : 's stay'} in use`);
+      else logger.error({ jwksUri: uri, err: message }, "JWKS could not be loaded; this issuer's tokens are refused until it loads");
     });
   void reload();
   const timer = setInterval(() => {
@@ -175,6 +187,18 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
     problem: () => (jwks.jwks() !== undefined ? null : problem),
     close: () => clearInterval(timer),
   };
+}
+
+/** undici's fetch says only "fetch failed"; the cause says what: connection refused, DNS, TLS, timeout. */
+export function fetchFailure(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out';
+  const cause = e.cause;
+  if (cause && (cause.code || cause.message)) {
+    const msg = cause.message ?? '';
+    return cause.code && !msg.includes(cause.code) ? `${cause.code}: ${msg}` : msg || String(cause.code);
+  }
+  return e.message;
 }
 
 async function readCapped(res: Response, max: number): Promise<string> {
