@@ -26,14 +26,14 @@ export async function token(args: string[]): Promise<number> {
     err('gatehouse token: --ttl must be a duration like 15m');
     return 2;
   }
-  const extra: Record<string, string> = {};
+  const extra: Record<string, unknown> = {};
   for (const kv of values.claim ?? []) {
     const i = kv.indexOf('=');
     if (i < 1) {
       err(`gatehouse token: --claim ${kv}: expected name=value`);
       return 2;
     }
-    extra[kv.slice(0, i)] = kv.slice(i + 1);
+    extra[kv.slice(0, i)] = claimValue(kv.slice(i + 1));
   }
   const { token: t } = await signAccessToken(key, {
     iss: config.issuer.iss,
@@ -46,4 +46,18 @@ export async function token(args: string[]): Promise<number> {
   });
   out(t);
   return 0;
+}
+
+/**
+ * `--claim` values keep their JSON type: `n=5` is the number 5, `admin=true`
+ * a boolean, `groups=["a","b"]` a list, `n="5"` the string "5"; anything
+ * that is not JSON is a plain string (`email=carol@example.com`).
+ */
+export function claimValue(text: string): unknown {
+  if (!/^(?:-?\d|true$|false$|null$|\[|\{|")/.test(text)) return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
