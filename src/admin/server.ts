@@ -27,6 +27,8 @@ export interface AdminDeps {
   current(): AdminView;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** shown by /readyz without making it fail: a refused reload, a refused users file edit */
+  warnings?(): string[];
 }
 
 /**
@@ -40,7 +42,9 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
       const problems = readinessProblems(deps.current());
-      return problems.length === 0 ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reasons: problems });
+      const warnings = deps.warnings?.() ?? [];
+      const extra = warnings.length > 0 ? { warnings } : {};
+      return problems.length === 0 ? sendJson(res, 200, { status: 'ready', ...extra }) : sendJson(res, 503, { status: 'not_ready', reasons: problems, ...extra });
     }
     if (req.method === 'GET' && path === '/metrics') {
       // with workers, the primary sums every worker's registry; one process answers from its own

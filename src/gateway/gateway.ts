@@ -31,6 +31,7 @@ export interface GatewayOptions {
 export class Gateway {
   private rt: Runtime;
   private stopping: Promise<void> | null = null;
+  private reloadProblem: string | null = null;
   private readonly sockets = new Set<Socket>();
 
   readonly store: RevocationStore;
@@ -87,7 +88,7 @@ export class Gateway {
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
     });
-    const admin = config.admin.listen ? createAdminServer({ current: () => self.gw.rt, logger, metrics }) : null;
+    const admin = config.admin.listen ? createAdminServer({ current: () => self.gw.rt, logger, metrics, warnings: () => self.gw.warnings() }) : null;
     const gw = new Gateway(rt, shared, server, admin, opts.configPath ?? config.sourcePath);
     self.gw = gw;
     server.on('request', createRequestHandler(deps));
@@ -109,6 +110,15 @@ export class Gateway {
     }
     logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
     return gw;
+  }
+
+  /** Things an operator should know that do not make this instance unready: a refused reload, an invalid users file edit. */
+  warnings(): string[] {
+    const out: string[] = [];
+    if (this.reloadProblem) out.push(this.reloadProblem);
+    const users = this.rt.usersState();
+    if (users?.problem) out.push(`users file ${users.file}: the last good version is in use; the file on disk was refused: ${users.problem}`);
+    return out;
   }
 
   get runtime(): Runtime {
@@ -138,11 +148,16 @@ export class Gateway {
         this.logger.warn('server.listen changed: restart to apply it; other changes are live');
       }
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running config');
+      const message = (err as Error).message;
+      this.reloadProblem = `${this.configPath ?? 'config'}: the running config is not the file on disk, whose new version was refused: ${message}`;
+      this.metrics.setStale('config', true);
+      this.logger.error({ err: message }, 'reload failed; keeping the running config');
       return false;
     }
     const old = this.rt;
     this.rt = rt;
+    this.reloadProblem = null;
+    this.metrics.setStale('config', false);
     this.logger.info({ routes: rt.config.routes.length }, 'config reloaded');
     // undici's Pool.close() lets requests already in flight on the old pools finish.
     void closeRuntime(old);

@@ -12,7 +12,7 @@ import type { ForwardDeps } from '../proxy/forward.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
 import { remoteKeySource, staticKeySource, type KeySource } from '../tokens/jwks.js';
 import { loadKeyFile, type LoadedKey } from '../tokens/keys.js';
-import { UserDirectory } from '../tokens/users.js';
+import { WatchedUsers, type UsersFileState } from '../tokens/users-watch.js';
 import { Verifier, type IssuerEntry } from '../tokens/verifier.js';
 
 /** What outlives a config reload: one per Gateway. */
@@ -40,6 +40,10 @@ export interface Runtime extends StageDeps, ForwardDeps {
   /** the issuer's own verification entry (also used for refresh tokens), null without issuer */
   readonly self: IssuerEntry | null;
   readonly store: RevocationStore & SessionStore;
+  /** the watched users file, when there is one */
+  usersState(): UsersFileState | null;
+  /** stops watching files; the caller closes the rest */
+  readonly users: WatchedUsers | null;
   nextUpstream(route: CompiledRoute): string;
 }
 
@@ -51,7 +55,7 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
   const issuers: IssuerEntry[] = [];
   const keySources: Array<{ iss: string; source: KeySource }> = [];
   let self: IssuerEntry | null = null;
-  const users = config.issuer?.users ? UserDirectory.fromFile(config.issuer.users.file) : null;
+  const users = config.issuer?.users ? await WatchedUsers.open(config.issuer.users.file, logger, (s) => metrics.setStale('users', s.problem !== null)) : null;
   if (config.issuer) {
     for (const ref of config.issuer.signingKeys) signingKeys.push(await loadKeyFile(ref.file, { requirePrivate: true }));
     const source = staticKeySource(signingKeys.map((k) => k.publicJwk));
@@ -113,6 +117,8 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     keySources,
     signingKeys,
     self,
+    users,
+    usersState: () => users?.state() ?? null,
     nextUpstream(route) {
       const list = route.proxy?.upstreams ?? [];
       if (list.length === 1) return list[0] as string;
@@ -125,6 +131,7 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
 
 export async function closeRuntime(rt: Runtime): Promise<void> {
   for (const { source } of rt.keySources) source.close();
+  rt.users?.close();
   rt.verifier.clear();
   await rt.forwarder.close();
 }

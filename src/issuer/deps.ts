@@ -2,7 +2,7 @@ import type { IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observe/log.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
 import type { LoadedKey } from '../tokens/keys.js';
-import type { UserDirectory } from '../tokens/users.js';
+import type { Users } from '../tokens/users-watch.js';
 import type { IssuerEntry, VerifiedToken } from '../tokens/verifier.js';
 
 /**
@@ -32,7 +32,8 @@ export interface IssuerDeps {
   readonly signingKeys: readonly LoadedKey[];
   /** the issuer's own verification entry (refresh tokens are checked against it) */
   readonly self: IssuerEntry;
-  readonly users: UserDirectory | null;
+  /** the users file as it is now (watched: edits apply without a reload) */
+  readonly users: Users | null;
   readonly verifier: { verify(token: string): VerifiedToken | Promise<VerifiedToken> };
   readonly store: RevocationStore & SessionStore;
   readonly logger: Logger;

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { invalidRequest, storeUnavailable } from '../errors.js';
+import { invalidRequest, invalidToken, storeUnavailable } from '../errors.js';
 import { readBody, readJsonObject, readParams } from '../http/body.js';
 import { sendJson } from '../http/respond.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -21,11 +21,22 @@ export async function logout(deps: IssuerDeps, ctx: RequestContext, res: ServerR
   res.end();
 }
 
-/** GET /auth/profile: the caller's `sub`, roles, scope and the configured claims, from the verified token. */
+/**
+ * GET /auth/profile: the caller's `sub`, roles, scope and the configured
+ * claims. For this issuer's own tokens they come from the users file as it is
+ * now (a demoted user's profile shows it at once; a deleted user gets 401);
+ * for another issuer's token, from the token.
+ */
 export async function profile(deps: IssuerDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const id = ctx.identity!;
-  const body: Record<string, unknown> = { sub: id.sub, roles: id.roles, scope: id.scopes.join(' ') };
-  for (const claim of deps.issuer.claims) if (id.claims[claim] !== undefined && !(claim in body)) body[claim] = id.claims[claim];
+  const user = id.selfIssued && id.sub !== undefined && deps.users ? deps.users.get(id.sub) : undefined;
+  if (id.selfIssued && deps.users && !user) throw invalidToken('user_gone', 'The user of this token no longer exists');
+  const body: Record<string, unknown> = { sub: id.sub, roles: user ? [...user.roles] : id.roles, scope: id.scopes.join(' ') };
+  for (const claim of deps.issuer.claims) {
+    if (claim in body) continue;
+    const value = user ? user.fields[claim] : id.claims[claim];
+    if (value !== undefined) body[claim] = value;
+  }
   sendJson(res, 200, body, { 'cache-control': 'no-store' });
 }
 

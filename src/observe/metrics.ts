@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * A counter bumped on every request. prom-client hashes and validates the
@@ -53,7 +53,10 @@ export class Metrics {
 
   private readonly tunnelsClosed = new Counter({ name: 'gatehouse_websocket_closed_total', help: 'WebSocket tunnels Gatehouse ended because their token expired or was revoked', labelNames: ['reason'] as const, registers: [this.registry] });
 
+  private readonly stale = new Gauge({ name: 'gatehouse_config_stale', help: '1 while the file in use is not the one on disk (its new version was invalid), by source: config, users', labelNames: ['source'] as const, registers: [this.registry] });
+
   constructor(defaults = true) {
+    this.stale.labels('config').set(0);
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 
@@ -68,6 +71,10 @@ export class Metrics {
       if (!h) this.latencyChildren.set(route, (h = this.upstreamLatency.labels(route)));
       h.observe(upstreamSeconds);
     }
+  }
+
+  setStale(source: 'config' | 'users', stale: boolean): void {
+    this.stale.labels(source).set(stale ? 1 : 0);
   }
 
   onTunnelClosed(reason: string): void {
