@@ -4,7 +4,9 @@ import { createLogger } from '../../src/observe/log.js';
 import { configFrom, LogCapture, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { DownStore, expectErrorReply, send, type Reply } from '../proxy/support.js';
+import { DownStore } from '../helpers/down-store.js';
+import { expectError } from '../helpers/expect.js';
+import { send, type NodeReply as Reply } from '../helpers/http.js';
 
 const ISS = 'https://gatehouse.test';
 
@@ -41,7 +43,7 @@ const now = () => Math.floor(Date.now() / 1000);
 async function expectRevoked(token: string): Promise<void> {
   const before = up.seen.length;
   const r = await api(token);
-  const body = expectErrorReply(r, 401, 'invalid_token');
+  const body = expectError(r, 401, 'invalid_token');
   expect(body.error_description).toMatch(/revoked/);
   expect(r.headers['www-authenticate']).toMatch(/error="invalid_token"/);
   expect(up.seen.length).toBe(before);
@@ -73,7 +75,7 @@ describe('health and readiness', () => {
       expect((await send(adminUrl, '/healthz')).status).toBe(200);
       // a failed revocation write is 503, never a silent 204
       const w = await send(adminUrl, '/admin/revoke', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sub":"alice"}' });
-      expectErrorReply(w, 503, 'temporarily_unavailable');
+      expectError(w, 503, 'temporarily_unavailable');
     } finally {
       await gw.stop();
     }
@@ -167,7 +169,7 @@ describe('POST /admin/revoke', () => {
     const attacker = await makeKey('ES256', key.kid); // same kid, different key
     const forged = await signToken(attacker, { roles: ['user'] }, { iss: ISS, sub: 'erin', jti: 'victim-jti' });
     const r = await revoke(JSON.stringify({ token: forged }));
-    expectErrorReply(r, 400, 'invalid_request');
+    expectError(r, 400, 'invalid_request');
     expect((await api(victim)).status).toBe(200);
   });
 
@@ -201,9 +203,9 @@ describe('POST /admin/revoke', () => {
       const r = await call();
       if (status === 0) {
         expect([400, 415]).toContain(r.status);
-        expectErrorReply(r, r.status, r.status === 415 ? 'unsupported_media_type' : 'invalid_request');
+        expectError(r, r.status, r.status === 415 ? 'unsupported_media_type' : 'invalid_request');
       } else {
-        expectErrorReply(r, status, code);
+        expectError(r, status, code);
       }
       expect((await api(victim)).status).toBe(200);
     });
@@ -211,18 +213,18 @@ describe('POST /admin/revoke', () => {
 
   it('GET /admin/revoke -> 405 with Allow: POST', async () => {
     const r = await send(g.adminUrl, '/admin/revoke');
-    expectErrorReply(r, 405, 'method_not_allowed');
+    expectError(r, 405, 'method_not_allowed');
     expect(r.headers.allow).toBe('POST');
   });
 });
 
 describe('unknown admin paths', () => {
   it.each(['/nope', '/admin', '/admin/revoke/extra', '/metrics/x'])('%s -> 404 JSON', async (path) => {
-    expectErrorReply(await send(g.adminUrl, path), 404, 'not_found');
+    expectError(await send(g.adminUrl, path), 404, 'not_found');
   });
 
   it('the admin endpoints are not on the main listener', async () => {
     const r = await send(g.url, '/healthz');
-    expectErrorReply(r, 404, 'not_found');
+    expectError(r, 404, 'not_found');
   });
 });

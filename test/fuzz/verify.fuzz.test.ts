@@ -9,7 +9,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { rawRequest, type RawResponse } from '../helpers/raw.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { signSegments, trailingBitSibling } from '../tokens/forge.js';
+import { signSegments, trailingBitSibling } from '../helpers/forge.js';
 import { budget, report } from './settings.js';
 
 /**

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { expect } from 'vitest';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { parseConfigText, deepFreeze } from '../../src/config/load.js';
 import type { GatehouseConfig } from '../../src/config/schema.js';
@@ -60,4 +61,14 @@ export async function startGateway(raw: Record<string, unknown>): Promise<TestGa
     logs,
     stop: () => gw.stop(),
   };
+}
+
+/** The one "request" log line of a request id (written when the response ends, so polled for up to 2 s). */
+export async function requestLog(gw: { logs: LogCapture }, reqId: string | null | undefined): Promise<Record<string, unknown>> {
+  const find = () => gw.logs.lines.filter((l) => l.msg === 'request' && l.reqId === reqId);
+  const deadline = Date.now() + 2000;
+  while (find().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const lines = find();
+  expect(lines, `request log line for ${String(reqId)}`).toHaveLength(1);
+  return lines[0] as Record<string, unknown>;
 }

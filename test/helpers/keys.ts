@@ -1,3 +1,4 @@
+import type { KeyExportOptions, KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,17 @@ export function writeJwkFile(jwk: JWK, dir = tempDir()): string {
   writeFileSync(file, JSON.stringify(jwk));
   return file;
 }
+
+let written = 0;
+/** Writes `content` to a new file (name ending `.ext`) in the temp dir and returns its path: key files in any format. */
+export function writeTempFile(content: string, ext = 'txt', dir = tempDir()): string {
+  const file = join(dir, `file-${++written}.${ext}`);
+  writeFileSync(file, content);
+  return file;
+}
+
+/** A node:crypto key as PEM (`spki`, `pkcs8`, `pkcs1`, `sec1`). */
+export const pemOf = (k: KeyObject, type: KeyExportOptions<'pem'>['type']): string => k.export({ type, format: 'pem' }) as string;
 
 let shared: string | null = null;
 export function tempDir(): string {
@@ -61,6 +73,6 @@ export async function signToken(key: TestKey, claims: JWTPayload, opts: SignOpti
 }
 
 /** base64url helpers for hand-built attack tokens (tests only; src/ never parses tokens by hand). */
-export const b64u = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+export const b64u = (v: unknown): string => (Buffer.isBuffer(v) ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8')).toString('base64url');
 export const parts = (token: string) => token.split('.') as [string, string, string];
 export const decodePart = (seg: string) => JSON.parse(Buffer.from(seg, 'base64url').toString('utf8')) as Record<string, unknown>;

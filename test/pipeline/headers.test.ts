@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { expectError } from '../helpers/expect.js';
+import { requestLog, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { headerValues, portOf, raw, seenDuring } from '../helpers/http.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import type { RawResponse } from '../helpers/raw.js';
 import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.js';
-import { expectRawError, headerValues, portOf, raw, seenDuring } from './support.js';
 
 /**
  * SPEC §5.7 and SECURITY.md P01-P06: what the upstream receives. Identity
@@ -81,15 +81,7 @@ function expectNoIdentity(seen: SeenRequest): void {
   for (const name of IDENTITY_NAMES) expect(headerValues(seen, name), name).toEqual([]);
 }
 
-/** The gateway's access log line for one request (pino writes it right after the response). */
-async function logLine(gw: TestGateway, reqId: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 100; i++) {
-    const line = gw.logs.lines.find((l) => l.reqId === reqId && l.msg === 'request');
-    if (line) return line;
-    await sleep(10);
-  }
-  throw new Error(`no log line for ${reqId}`);
-}
+const logLine = requestLog;
 
 describe('identity headers come from Gatehouse only (P01-P03)', () => {
   it('protected route: each identity header arrives exactly once, with the token\'s value', async () => {
@@ -141,13 +133,13 @@ describe('identity headers come from Gatehouse only (P01-P03)', () => {
 
   it('a spoofed identity header on a protected route without a token is 401, upstream not called', async () => {
     const { result, seen } = await seenDuring(up, () => raw(g, '/admin/x', SPOOFS));
-    expectRawError(result, 401, 'unauthorized');
+    expectError(result, 401, 'unauthorized');
     expect(seen).toEqual([]);
   });
 
   it('a header name with whitespace before the colon is refused by the parser, upstream not called', async () => {
     const { result, seen } = await seenDuring(up, () => raw(g, '/public/x', [['X-User-Id ', 'mallory']]));
-    expectRawError(result, 400, 'invalid_request');
+    expectError(result, 400, 'invalid_request');
     expect(seen).toEqual([]);
   });
 });
@@ -213,7 +205,7 @@ describe('forwarding headers from an untrusted client (P05-P06)', () => {
         ['X-Rewrite-URL', '/public/x'],
       ]),
     );
-    expectRawError(result, 401, 'unauthorized');
+    expectError(result, 401, 'unauthorized');
     expect(seen).toEqual([]);
     const pub = await through(g, '/public/x', [['X-Original-URL', '/admin/x']]);
     expect(pub.seen.url).toBe('/public/x');
@@ -226,7 +218,7 @@ describe('forwarding headers from an untrusted client (P05-P06)', () => {
         ['Forwarded', 'host=internal.example'],
       ]),
     );
-    expectRawError(result, 404, 'not_found');
+    expectError(result, 404, 'not_found');
     expect(seen).toEqual([]);
     const ok = await seenDuring(up, () => raw(g, '/internal/x', [], { host: 'internal.example' }));
     expect(ok.result.status).toBe(200);
@@ -265,7 +257,7 @@ describe('forwarding headers through a trusted proxy (server.trustedProxies: 127
     for (const name of ['Forwarded', 'X-Real-IP', 'X-Original-URL']) expect(headerValues(seen, name), name).toEqual([]);
     expectNoIdentity(seen);
     const { result, seen: none } = await seenDuring(up, () => raw(trusting, '/internal/x', [['X-Forwarded-Host', 'internal.example']]));
-    expectRawError(result, 404, 'not_found');
+    expectError(result, 404, 'not_found');
     expect(none).toEqual([]);
   });
 });
@@ -324,11 +316,11 @@ describe('X-Request-Id', () => {
 
   it('is on error responses too, equal to the body\'s request_id', async () => {
     const kept = await raw(g, '/nowhere', [['X-Request-Id', 'trace-404']]);
-    expect(expectRawError(kept, 404, 'not_found').request_id).toBe('trace-404');
+    expect(expectError(kept, 404, 'not_found').request_id).toBe('trace-404');
     const denied = await raw(g, '/admin/x', [['X-Request-Id', 'bad id']]);
-    expect(expectRawError(denied, 401, 'unauthorized').request_id).toMatch(UUID);
+    expect(expectError(denied, 401, 'unauthorized').request_id).toMatch(UUID);
     const bad = await raw(g, '/public/..%2f', [['X-Request-Id', 'trace-400']]);
-    expect(expectRawError(bad, 400, 'invalid_request').request_id).toBe('trace-400');
+    expect(expectError(bad, 400, 'invalid_request').request_id).toBe('trace-400');
   });
 
   it('the upstream cannot replace it on the response', async () => {

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile } from '../helpers/keys.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { expectErrorReply, send, sleep, waitFor } from './support.js';
+import { expectError } from '../helpers/expect.js';
+import { send, sleep, waitFor } from '../helpers/http.js';
 
 const ISS = 'https://gatehouse.test';
 
@@ -170,7 +171,7 @@ describe('paths', () => {
 describe('timeouts', () => {
   it('a per-route timeout overrides the global one: 504 after ~300ms', async () => {
     const r = await send(g.url, '/fast/x?delay=2000');
-    expectErrorReply(r, 504, 'gateway_timeout');
+    expectError(r, 504, 'gateway_timeout');
     expect(r.ms).toBeGreaterThanOrEqual(280);
     expect(r.ms).toBeLessThan(900);
   });
@@ -414,7 +415,7 @@ describe('upstream failures (SECURITY.md F13)', () => {
     ['Content-Length and Transfer-Encoding together', '/raw/cl-te'],
   ])('an upstream sending %s -> 502, and that connection is not reused', async (_name, path) => {
     const r = await send(g.url, path);
-    expectErrorReply(r, 502, 'bad_gateway');
+    expectError(r, 502, 'bad_gateway');
     await waitFor(() => raw.conns.open === 0, 'the bad upstream connection to be closed', 2000);
     const totalBefore = raw.conns.total;
     expect((await send(g.url, '/raw/ok')).status).toBe(200);
@@ -433,13 +434,13 @@ describe('a connection that dies before the response', () => {
   it('a GET is retried at most once: two deaths are a 502', async () => {
     const before = raw.requests.length;
     const r = await send(g.url, '/raw/drop-always-get');
-    expectErrorReply(r, 502, 'bad_gateway');
+    expectError(r, 502, 'bad_gateway');
     expect(raw.requests.length - before).toBe(2);
   });
   it('a POST is never resent: it may already have had an effect', async () => {
     const before = raw.requests.length;
     const r = await send(g.url, '/raw/drop-once-post', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'charge the card' });
-    expectErrorReply(r, 502, 'bad_gateway');
+    expectError(r, 502, 'bad_gateway');
     expect(raw.requests.length - before).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import { WebSocket } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, parts, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { deadPort, startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { send, waitFor, type HeaderMap, type Reply } from './support.js';
+import { send, waitFor, type HeaderMap, type NodeReply as Reply } from '../helpers/http.js';
 
 const ISS = 'https://gatehouse.test';
 

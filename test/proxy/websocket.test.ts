@@ -6,7 +6,8 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { rawRequest } from '../helpers/raw.js';
 import { deadPort, startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { expectErrorReply, waitFor, type Reply } from './support.js';
+import { expectError } from '../helpers/expect.js';
+import { waitFor, type NodeReply as Reply } from '../helpers/http.js';
 
 const ISS = 'https://gatehouse.test';
 
@@ -86,7 +87,7 @@ describe('WebSocket upgrades pass the same checks as requests', () => {
     const r = await connect('/ws/chat', headers);
     expect('refused' in r).toBe(true);
     if (!('refused' in r)) return;
-    expectErrorReply(r.refused, status, code);
+    expectError(r.refused, status, code);
     expect(r.refused.headers['www-authenticate']).toMatch(/^Bearer realm="gatehouse"/);
     expect(upgrades.length).toBe(before);
     expect(wss.clients.size).toBe(beforeClients);
@@ -96,7 +97,7 @@ describe('WebSocket upgrades pass the same checks as requests', () => {
     const before = upgrades.length;
     const r = await connect('/ws-admin/x', { authorization: `Bearer ${token}` });
     if (!('refused' in r)) throw new Error('expected a refusal');
-    expectErrorReply(r.refused, 403, 'insufficient_scope');
+    expectError(r.refused, 403, 'insufficient_scope');
     expect(upgrades.length).toBe(before);
   });
 
@@ -140,14 +141,14 @@ describe('WebSocket upgrades pass the same checks as requests', () => {
     const before = upgrades.length;
     const r = await connect('/nows/x');
     if (!('refused' in r)) throw new Error('expected a refusal');
-    expectErrorReply(r.refused, 400, 'invalid_request');
+    expectError(r.refused, 400, 'invalid_request');
     expect(upgrades.length).toBe(before);
   });
 
   it('an upgrade to an upstream that refuses connections -> 502 bad_gateway', async () => {
     const r = await connect('/deadws/x');
     if (!('refused' in r)) throw new Error('expected a refusal');
-    expectErrorReply(r.refused, 502, 'bad_gateway');
+    expectError(r.refused, 502, 'bad_gateway');
   });
 
   it('Upgrade: h2c is refused with 400, the connection closed, and the upstream sees nothing', async () => {

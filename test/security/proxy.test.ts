@@ -1,15 +1,17 @@
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { hashPassword } from '../../src/tokens/passwords.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { MISSING_TOKEN_DESCRIPTION } from '../../src/errors.js';
+import { MISSING_TOKEN_CHALLENGE as CHALLENGE, expectError } from '../helpers/expect.js';
+import { requestLog, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { headerValues, portOf, raw, seenDuring } from '../helpers/http.js';
+import { hashed, usersFile } from '../helpers/issuer.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
+import { meansAdmin } from '../helpers/paths.js';
 import { rawRequest, type RawResponse } from '../helpers/raw.js';
 import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.js';
-import { expectRawError, headerValues, meansAdmin, portOf, raw, seenDuring } from '../pipeline/support.js';
 
 /**
  * SECURITY.md §3, P01-P28: the proxy layer, end to end through a real gateway
@@ -23,7 +25,6 @@ import { expectRawError, headerValues, meansAdmin, portOf, raw, seenDuring } fro
 const ISS = 'https://gatehouse.test';
 const PASSWORD = 'correct horse battery staple';
 const IDENTITY = ['x-user-id', 'x-user-roles', 'x-user-scopes'];
-const CHALLENGE = 'Bearer realm="gatehouse"';
 
 let key: TestKey;
 let up: TestUpstream;
@@ -39,13 +40,12 @@ let admin: string;
 beforeAll(async () => {
   key = await makeKey('ES256');
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-security-proxy-'));
-  const usersFile = join(dir, 'users.yaml');
-  writeFileSync(usersFile, stringify({ users: [{ username: 'alice', password: await hashPassword(PASSWORD), roles: ['user'], scope: 'read' }] }));
+  const users = usersFile([{ username: 'alice', password: await hashed(PASSWORD), roles: ['user'], scope: 'read' }], dir);
   up = await startUpstream();
   up.server.on('request', () => arrived++);
   g = await startGateway({
     server: { headersTimeout: '1s', requestTimeout: '2s', keepAliveTimeout: '1s', maxHeaderBytes: 16384 },
-    issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: writeJwkFile(key.privateJwk, dir) }], users: { file: usersFile } },
+    issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: writeJwkFile(key.privateJwk, dir) }], users: { file: users } },
     routes: [
       { name: 'public', match: { path: '/public/**' }, upstream: up.url, auth: 'public' },
       { name: 'api', match: { path: '/api/**' }, upstream: up.url, auth: 'required' },
@@ -76,7 +76,7 @@ type Headers = ReadonlyArray<readonly [string, string]>;
 type Sent = { res: RawResponse; seen: SeenRequest[] };
 
 /** One raw request to the main gateway and what the upstream received meanwhile. */
-async function hit(target: string, headers: Headers = [], opts: { method?: string; host?: string | null; gw?: TestGateway } = {}): Promise<Sent> {
+async function hit(target: string, headers: Headers = [], opts: { method?: string; host?: string | null; version?: string; gw?: TestGateway } = {}): Promise<Sent> {
   const gw = opts.gw ?? g;
   const { result, seen } = await seenDuring(up, () => raw(gw, target, headers, opts));
   return { res: result, seen };
@@ -86,7 +86,7 @@ const bearer = (t: string): [string, string] => ['Authorization', `Bearer ${t}`]
 
 /** Denied: status, the SPEC §5 body, no identity header on the reply, upstream not called. */
 function expectDenied({ res, seen }: Sent, status: number, error: string, challenge?: string | RegExp): void {
-  expectRawError(res, status, error);
+  expectError(res, status, error);
   for (const h of IDENTITY) expect(res.headers[h]).toBeUndefined();
   expect(seen).toEqual([]);
   if (challenge instanceof RegExp) expect(res.headers['www-authenticate']).toMatch(challenge);
@@ -103,14 +103,7 @@ function forwarded({ res, seen }: Sent, url?: string): SeenRequest {
   return s;
 }
 
-/** The request log line of a request id (written when the response ends). */
-async function logLine(gw: TestGateway, id: string): Promise<Record<string, unknown>> {
-  const find = () => gw.logs.lines.filter((l) => l.msg === 'request' && l.reqId === id);
-  const deadline = Date.now() + 2000;
-  while (find().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  expect(find()).toHaveLength(1);
-  return find()[0] as Record<string, unknown>;
-}
+const logLine = requestLog;
 
 /** The logged `reason` (and `auth` outcome) of a request, found by the X-Request-Id the gateway answered with. */
 async function logged(sent: Sent, gw: TestGateway = g): Promise<{ reason: unknown; auth: unknown }> {
@@ -204,35 +197,37 @@ describe('identity and forwarding headers (P01-P06)', () => {
 
 type Want = 400 | 401 | { upstream: string };
 
-/** P07-P15: target -> what must happen without a token (400 refused, 401 admin rule, or the exact normalised public path). */
+/** P07-P15 and their relatives: target -> what must happen without a token (400 refused, 401 admin rule, or the exact normalised public path). */
 const TRICKS: Record<string, Array<[string, Want]>> = {
-  'P07 /public/../admin': [
+  '/public/../admin (P07)': [
     ['/public/../admin', 401],
     ['/public/../admin/users', 401],
   ],
-  'P08 %2e%2e, %2E%2E, .%2e': [
+  '%2e%2e, %2E%2E, .%2e (P08)': [
     ['/public/%2e%2e/admin', 401],
     ['/public/%2E%2E/admin', 401],
     ['/public/.%2e/admin', 401],
     ['/public/%2e./admin', 401],
+    ['/public/%2e/../admin', 401],
+    ['/public/%2E%2E/admin?x=/../y', 401],
   ],
-  'P09 ..%2f, %2f..%2f': [
+  '..%2f, %2f..%2f (P09)': [
     ['/public/..%2fadmin', 400],
     ['/public/..%2Fadmin', 400],
     ['/public%2f..%2fadmin', 400],
     ['/public/%2e%2e%2fadmin', 400],
   ],
-  'P10 ..%5c, ..\\': [
+  '..%5c, ..\\ (P10)': [
     ['/public/..%5cadmin', 400],
     ['/public/..\\admin', 400],
     ['/public\\..\\admin', 400],
   ],
-  'P11 //admin, ///admin': [
+  '//admin, ///admin (P11)': [
     ['//admin', 401],
     ['///admin', 401],
     ['//admin/users', 401],
   ],
-  'P12 /admin;x=1, /public/..;/admin': [
+  '/admin;x=1, /public/..;/admin (P12)': [
     ['/admin;x=1', 401],
     ['/admin;jsessionid=1/users', 401],
     ['/public/..;/admin', 400],
@@ -240,30 +235,54 @@ const TRICKS: Record<string, Array<[string, Want]>> = {
     ['/public/%2e%2e;/admin', 400],
     ['/public/..%3b/admin', 400],
     ['/;x/admin', 400],
+    ['/;/admin', 400],
   ],
-  'P13 /%61dmin': [
+  '/%61dmin (P13)': [
     ['/%61dmin', 401],
     ['/%61%64%6d%69%6e/users', 401],
     ['/public/%252e%252e/admin', { upstream: '/public/%252e%252e/admin' }],
   ],
-  'P14 /admin%00': [
+  '/admin%00 (P14)': [
     ['/admin%00', 400],
     ['/admin%00/users', 400],
     ['/public/..%00/admin', 400],
     ['/admin%0d%0aX-Injected:%201', 400],
   ],
-  'P15 %c0%af, %ff': [
+  '%c0%af, %ff (P15)': [
     ['/public/..%c0%af../admin', { upstream: '/public/..%C0%AF../admin' }],
     ['/public/%c0%ae%c0%ae/admin', { upstream: '/public/%C0%AE%C0%AE/admin' }],
     ['/public/%ff/../admin', { upstream: '/public/admin' }],
     ['/public/%ff/../../admin', 401],
     ['/public/%ff', { upstream: '/public/%FF' }],
   ],
+  'dot segments, climbing above the root, %u, fragments, the query': [
+    ['/./admin', 401],
+    ['/admin/', 401],
+    ['/admin/.', 401],
+    ['/public/%u002e%u002e/admin', 400],
+    ['/public/../../admin', 400],
+    ['/../admin', 400],
+    ['/%2e%2e/admin', 400],
+    ['/admin#x', 400],
+    ['/public/x#/../../admin', 400],
+    ['/public/x?/../admin', { upstream: '/public/x?/../admin' }],
+    ['/x/../admin?next=/public', 401],
+    ['/public/a/./b//c/../d?x=%2F..&y=%61', { upstream: '/public/a/b/d?x=%2F..&y=%61' }],
+  ],
 };
 
-describe('path tricks (P07-P15): the normalised path or 400, never an upstream hit under a rule not passed', () => {
-  it.each(Object.keys(TRICKS))('%s', async (id) => {
-    for (const [target, want] of TRICKS[id] as Array<[string, Want]>) {
+/** Where an admin token lands for some of the 401 targets: the normalised path, the query verbatim. */
+const ADMIN_PATH: Record<string, string> = {
+  '/public/../admin': '/admin',
+  '//admin/users': '/admin/users',
+  '/%61dmin': '/admin',
+  '/admin;x=1': '/admin;x=1',
+  '/public/%2E%2E/admin?x=/../y': '/admin?x=/../y',
+};
+
+describe('P07-P15 path tricks: the normalised path or 400, never an upstream hit under a rule not passed', () => {
+  it.each(Object.keys(TRICKS))('%s', async (group) => {
+    for (const [target, want] of TRICKS[group] as Array<[string, Want]>) {
       // no token: the admin rule applies, or 400, or a public path that means nothing else
       const anon = await hit(target);
       for (const s of anon.seen) expect(meansAdmin(s.url), `${target}: upstream saw ${s.url}`).toBe(false);
@@ -285,8 +304,10 @@ describe('path tricks (P07-P15): the normalised path or 400, never an upstream h
         const adm = await hit(target, [bearer(admin)]);
         expect(adm.res.status, target).toBe(200);
         expect(adm.seen).toHaveLength(1);
-        expect(meansAdmin((adm.seen[0] as SeenRequest).url), target).toBe(true);
-        expect((adm.seen[0] as SeenRequest).url, target).toMatch(/^\/admin(\/|;|$)/);
+        const url = (adm.seen[0] as SeenRequest).url;
+        expect(meansAdmin(url), target).toBe(true);
+        expect(url, target).toMatch(/^\/admin([/;?]|$)/);
+        if (ADMIN_PATH[target] !== undefined) expect(url, target).toBe(ADMIN_PATH[target]);
       }
     }
   });
@@ -311,17 +332,24 @@ describe('request target, Host and routing (P16-P18)', () => {
       [[], 'admin@127.0.0.1'],
       [[], '127.0.0.1/admin'],
       [[], '127.0.0.1?x'],
+      [[], '127.0.0.1:80:80'],
+      [[], '127.0.0.1 evil'],
       [[], ''],
     ];
     forwarded(await hit('/admin/x', [bearer(admin)]), '/admin/x');
     for (const [headers, host] of cases) {
       for (const path of ['/public/x', '/admin/x']) {
-        const sent = await hit(path, [...headers, bearer(admin)], host === undefined ? {} : { host });
-        expectDenied(sent, 400, 'invalid_request');
-        expect(sent.res.closed, `${path} ${JSON.stringify([headers, host])}`).toBe(true);
-        expect(['missing_host', 'duplicate_host', 'bad_host']).toContain((await logged(sent)).reason);
+        for (const auth of [[], [bearer(admin)]]) {
+          const sent = await hit(path, [...headers, ...auth], host === undefined ? {} : { host });
+          expectDenied(sent, 400, 'invalid_request');
+          expect(sent.res.closed, `${path} ${JSON.stringify([headers, host])}`).toBe(true);
+          expect(['missing_host', 'duplicate_host', 'bad_host']).toContain((await logged(sent)).reason);
+        }
       }
     }
+    // HTTP/1.0 may omit Host; the route rules still apply
+    forwarded(await hit('/public/x', [], { host: null, version: 'HTTP/1.0' }), '/public/x');
+    expectDenied(await hit('/public/../admin', [], { host: null, version: 'HTTP/1.0' }), 401, 'unauthorized', CHALLENGE);
   });
 
   it('P18 an unmatched path or method is denied with 404, never allowed by default', async () => {
@@ -424,7 +452,7 @@ describe('oversized and slow requests (P23-P24)', () => {
     // control: the same request with headers just under the limit is served
     forwarded(await hit('/public/a', [['X-Big', 'a'.repeat(12000)]]), '/public/a');
     const res = await expect400c(`GET /public/a HTTP/1.1\r\nHost: ${h}\r\nX-Big: ${'a'.repeat(17000)}\r\n\r\n${SMUGGLED(h)}`, 431);
-    expectRawError(res, 431, 'request_header_fields_too_large');
+    expectError(res, 431, 'request_header_fields_too_large');
     await expect400c(`GET /api/a HTTP/1.1\r\nHost: ${h}\r\nAuthorization: Bearer ${user}\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(40)}\r\n`).join('')}\r\n`, 431);
   });
 
@@ -514,9 +542,10 @@ describe('token service and credentials (P25-P28)', () => {
       expectDenied(sent, 400, 'invalid_request');
       expect((await logged(sent)).reason).toBe('malformed_authorization');
     }
-    for (const value of [`Basic ${Buffer.from('alice:' + PASSWORD).toString('base64')}`, `Token ${user}`, `JWT ${user}`]) {
+    for (const value of [`Basic ${Buffer.from('alice:' + PASSWORD).toString('base64')}`, 'Basic dXNlcjpwYXNz', `Token ${user}`, 'Token abc', `JWT ${user}`]) {
       const sent = await hit('/api/x', [['Authorization', value]]);
       expectDenied(sent, 401, 'unauthorized', CHALLENGE);
+      expect((JSON.parse(sent.res.body) as { error_description: string }).error_description).toBe(MISSING_TOKEN_DESCRIPTION);
       expect((await logged(sent)).reason).toBe('not_bearer');
     }
   });
@@ -531,6 +560,14 @@ describe('token service and credentials (P25-P28)', () => {
     ] as const) {
       for (const path of ['/api/x', '/admin/x']) {
         const sent = await hit(path, [bearer(a), ['authorization', `Bearer ${b}`]]);
+        expectDenied(sent, 400, 'invalid_request');
+        expect((await logged(sent)).reason).toBe('duplicate_authorization');
+      }
+    }
+    // a second line with another scheme, or the same scheme in another case
+    for (const second of ['Basic dXNlcjpwYXNz', `bearer ${user}`]) {
+      for (const path of ['/api/x', '/admin/x']) {
+        const sent = await hit(path, [bearer(user), ['authorization', second]]);
         expectDenied(sent, 400, 'invalid_request');
         expect((await logged(sent)).reason).toBe('duplicate_authorization');
       }

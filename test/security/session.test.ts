@@ -8,19 +8,18 @@
  * so "upstream not called" is asserted where it matters: a dead token sent to a
  * protected proxied route never reaches the upstream.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARGON2_PARAMS, MAX_PASSWORD_BYTES, hashPassword, verifyPassword } from '../../src/tokens/passwords.js';
-import { b64u, makeKey, parts, type TestKey } from '../helpers/keys.js';
+import { runCli } from '../helpers/cli.js';
+import { expectError, expectNotLogged as expectNotInLogs, type ErrorBody } from '../helpers/expect.js';
+import { requestLog } from '../helpers/gateway.js';
+import { postForm, postJson, rawPost, request, sleep, type Reply } from '../helpers/http.js';
 import {
   callApi,
   claimsOf,
   expectApiOk,
-  expectError,
   expectRefreshRejected,
   expectTokens,
   forgeRefresh,
@@ -29,21 +28,16 @@ import {
   login,
   median,
   oauthRefresh,
-  postForm,
-  postJson,
   refresh,
-  request,
-  sleep,
   startIssuer,
   untilExpired,
   withoutRequestId,
   type IssuerEnv,
-  type Reply,
   type TokenResponse,
   type UserEntry,
-} from '../tokens-service/support.js';
+} from '../helpers/issuer.js';
+import { b64u, makeKey, parts, type TestKey } from '../helpers/keys.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 const CAROL = 'carol@example.com';
@@ -108,15 +102,7 @@ afterAll(async () => {
 });
 
 /** The request log line of a reply (matched by X-Request-Id). */
-async function logOf(e: IssuerEnv, r: Reply): Promise<Record<string, unknown>> {
-  const id = r.headers.get('x-request-id');
-  for (let i = 0; i < 50; i++) {
-    const line = e.g.logs.lines.find((l) => l.msg === 'request' && l.reqId === id);
-    if (line) return line;
-    await sleep(10);
-  }
-  throw new Error(`no request log line for ${id}`);
-}
+const logOf = (e: IssuerEnv, r: Reply): Promise<Record<string, unknown>> => requestLog(e.g, r.headers.get('x-request-id'));
 
 /** Error bodies carry exactly error / error_description / request_id: no claims echoed. */
 function expectBareBody(r: Reply, ...secrets: string[]): void {
@@ -125,9 +111,9 @@ function expectBareBody(r: Reply, ...secrets: string[]): void {
 }
 
 /** SECURITY.md **401** at a protected proxied route: challenge, upstream not called, no identity headers, logged reason. */
-async function expectProxy401(e: IssuerEnv, token: string, reason: RegExp, path = '/api/orders'): Promise<void> {
+async function expectProxy401(e: IssuerEnv, token: string, reason: RegExp, path = '/api/orders'): Promise<ErrorBody> {
   const { reply, reached } = await callApi(e, token, path);
-  expectError(reply, 401, 'invalid_token');
+  const body = expectError(reply, 401, 'invalid_token');
   expect(reached, 'the upstream must not be called').toBe(false);
   expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+", error="invalid_token"/);
   for (const h of IDENTITY_HEADERS) expect(reply.headers.get(h)).toBeNull();
@@ -138,6 +124,7 @@ async function expectProxy401(e: IssuerEnv, token: string, reason: RegExp, path 
   expect(line.status).toBe(401);
   expect(line.auth).toBe('denied');
   expect(String(line.reason)).toMatch(reason);
+  return body;
 }
 
 /** A dead refresh token: invalid_grant on both endpoints, one body, no-store, and the logged reasons. */
@@ -154,14 +141,7 @@ async function expectRefreshDead(e: IssuerEnv, token: string, reason: RegExp = /
 }
 
 /** Tokens (and their signatures) never appear in the logs. */
-function expectNotLogged(e: IssuerEnv, ...tokens: string[]): void {
-  const text = e.g.logs.text();
-  for (const t of tokens) {
-    expect(text).not.toContain(t);
-    const sig = t.split('.')[2];
-    if (sig && sig.length > 16) expect(text).not.toContain(sig);
-  }
-}
+const expectNotLogged = (e: IssuerEnv, ...tokens: string[]): void => expectNotInLogs(e.g.logs, ...tokens);
 
 function expectThrottled(r: Reply, maxRetry = 2): number {
   expectError(r, 429, 'too_many_requests');
@@ -251,6 +231,16 @@ describe('logout and revocation', () => {
     expectError(await request(env.g.url, '/auth/profile', { token: rotated.access_token }), 401, 'invalid_token');
     expectError(await request(env.g.url, '/auth/logout', { method: 'POST', token: rotated.access_token }), 401, 'invalid_token');
     expectNotLogged(env, s.access_token, s.refresh_token, rotated.access_token, rotated.refresh_token);
+    // logout with the bearer token alone (no body) ends the same way, and a second logout finds the token dead
+    const b = await signIn(BOB);
+    await expectApiOk(env, b.access_token);
+    const bare = await request(env.g.url, '/auth/logout', { method: 'POST', token: b.access_token });
+    expect(bare.status, bare.text).toBe(204);
+    expect(bare.text).toBe('');
+    await expectRefreshDead(env, b.refresh_token);
+    await expectProxy401(env, b.access_token, /^revoked_/);
+    expectError(await request(env.g.url, '/auth/profile', { token: b.access_token }), 401, 'invalid_token');
+    expectError(await request(env.g.url, '/auth/logout', { method: 'POST', token: b.access_token }), 401, 'invalid_token');
   });
 
   it('O05 logout/revoke with junk or foreign tokens -> 200 (logout 204) and nothing changes (RFC 7009 §2.2)', async () => {
@@ -277,13 +267,15 @@ describe('logout and revocation', () => {
         expect(r.headers.get('cache-control')).toBe('no-store');
       }
     }
-    // logout by Alice naming Bob's refresh token (or junk) ends Alice's session only
-    for (const token of [bob.refresh_token, ...junk]) {
+    // logout by Alice naming Bob's refresh or access token (or junk) ends that Alice session only
+    const aliceOther = await signIn(ALICE);
+    for (const token of [bob.refresh_token, bob.access_token, ...junk]) {
       const alice = await signIn(ALICE);
       const out = await postJson(env.g.url, '/auth/logout', { refresh_token: token }, { authorization: `Bearer ${alice.access_token}` });
       expect(out.status, out.text).toBe(204);
       await expectProxy401(env, alice.access_token, /^revoked_/);
     }
+    await expectApiOk(env, aliceOther.access_token);
     // nothing of Bob's changed
     await expectApiOk(env, bob.access_token);
     const next = expectTokens(await refresh(env.g.url, bob.refresh_token));
@@ -297,7 +289,7 @@ describe('refresh tokens that must not work', () => {
     // aging was refreshed once in beforeAll (the valid request); refreshTokenTtl 3s is also the idle limit
     await untilExpired(aging.refresh_token);
     await expectRefreshDead(short, aging.refresh_token, /^refresh_invalid$/);
-    await expectProxy401(short, aging.access_token, /^expired$/);
+    expect((await expectProxy401(short, aging.access_token, /^expired$/)).error_description).toMatch(/expired/i);
     expectNotLogged(short, aging.refresh_token, aging.access_token);
   });
 
@@ -319,6 +311,7 @@ describe('refresh tokens that must not work', () => {
       await forgeRefresh(otherDeployment, { sub: BOB, sid: claims.sid as string, jti: claims.jti as string }),
       await forgeRefresh(await makeKey('ES256', env.key.kid), { sub: BOB, sid: claims.sid as string, jti: claims.jti as string }),
       await forgeRefresh(env.key, { iss: 'https://other.test', sub: BOB, sid: claims.sid as string, jti: claims.jti as string }),
+      `${b64u({ alg: 'ES256', typ: 'refresh+jwt' })}.${b64u({ sub: BOB })}.${b64u('x')}`,
     ];
     const bodies = new Set<string>();
     for (const t of tampered) bodies.add(await expectRefreshDead(env, t, /^refresh_invalid$/));
@@ -414,6 +407,9 @@ describe('refresh tokens that must not work', () => {
     const r3 = await signIn(CAROL, short);
     expect((await postForm(url, '/oauth/revoke', { token: r3.refresh_token })).status).toBe(200);
     cases.push(['revoked by /oauth/revoke', r3.refresh_token]);
+    // not refresh tokens at all
+    cases.push(['access token', r3.access_token]);
+    cases.push(['random', 'not-a-token']);
     await untilExpired(aging.refresh_token);
     cases.push(['expired', aging.refresh_token]);
 
@@ -424,6 +420,7 @@ describe('refresh tokens that must not work', () => {
       bodies.set(name, withoutRequestId(auth));
       bodies.set(`${name} (oauth)`, withoutRequestId(oauth));
       headerSets.add(headerNames(auth).join(','));
+      for (const r of [auth, oauth]) expect(r.headers.get('cache-control')).toBe('no-store');
       expect(String((await logOf(short, auth)).reason)).toMatch(/^refresh_/);
     }
     expect(new Set(bodies.values()).size, JSON.stringify(Object.fromEntries(bodies))).toBe(1);
@@ -468,6 +465,8 @@ describe('login abuse', () => {
       expect((await logOf(ipLimit, r)).reason).toBe('throttled_ip');
     }
     expectThrottled(await loginJson({ username: ALICE, password: PW[ALICE] }, ipLimit, { 'x-forwarded-for': '192.0.2.77' }));
+    expectThrottled(await loginJson({ username: ALICE, password: PW[ALICE] }, ipLimit));
+    retry = expectThrottled(await postForm(ipLimit.g.url, '/oauth/token', { grant_type: 'password', username: ALICE, password: PW[ALICE] as string }, { 'x-forwarded-for': '192.0.2.77' }));
     // a parallel burst cannot slip past the per-IP limit either (fresh window on the trusted-proxy gateway is used below, so wait this one out)
     await sleep(retry * 1000 + 150);
     const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => loginJson({ username: `burst-${i}@example.com`, password: 'Winter2024!' }, ipLimit, { 'x-forwarded-for': `198.51.100.${i}` })));
@@ -534,6 +533,14 @@ describe('login abuse', () => {
     const msg = `median unknown ${mu.toFixed(1)} ms, wrong password ${mw.toFixed(1)} ms`;
     expect(mu / mw, msg).toBeGreaterThan(0.5);
     expect(mu / mw, msg).toBeLessThan(2);
+    // and both pay for a password hash: far slower than a request refused before any hashing
+    const baseline: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await loginJson({ username: `ghost-${i}@example.com` });
+      expectError(r, 400, 'invalid_request');
+      baseline.push(r.ms);
+    }
+    expect(mu, `median unknown ${mu.toFixed(1)} ms, no password ${median(baseline).toFixed(1)} ms`).toBeGreaterThan(3 * median(baseline));
   });
 
   it('O15 argon2id m>=19456 t>=2 p=1; weaker hashes warned once at login; 1 MB password rejected fast; NUL and Unicode kept', async () => {
@@ -594,38 +601,8 @@ describe('login abuse', () => {
 });
 
 /** `gatehouse hash-password` from the built CLI: the PHC line it prints. */
-function hashPasswordCli(stdin: string): Promise<string> {
-  const cli = join(ROOT, 'dist', 'cli.js');
-  if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'hash-password'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout.trimEnd()) : reject(new Error(`hash-password exited ${code}: ${stderr}`))));
-    child.stdin.end(stdin);
-  });
-}
-
-/** POST on a fresh connection; tolerates the server answering early and closing while the body is still going out. */
-function rawPost(base: string, path: string, body: string, type: string): Promise<Reply> {
-  const url = new URL(base);
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, path, method: 'POST', agent: false, headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-        resolve({ status: res.statusCode ?? 0, headers, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started });
-      });
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
-    });
-    req.end(body);
-  });
+async function hashPasswordCli(stdin: string): Promise<string> {
+  const run = await runCli(['hash-password'], { stdin });
+  if (run.code !== 0) throw new Error(`hash-password exited ${run.code}: ${run.stderr}`);
+  return run.stdout.trimEnd();
 }

@@ -4,34 +4,13 @@
  * output is an argon2id PHC string at the OWASP parameters (SECURITY.md O15)
  * that the login path verifies.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../src/tokens/passwords.js';
+import { ensureBuilt, runCli, type CliRun as Run } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const PHC = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hashPasswordCli(stdin: string | Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'hash-password'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const hashPasswordCli = (stdin: string | Buffer): Promise<Run> => runCli(['hash-password'], { stdin });
 
 /** The one printed line, which must be a PHC string at the required parameters. */
 function phcOf(run: Run): string {
@@ -63,7 +42,7 @@ const runs = new Map<string, Promise<Run>>();
 const run = (stdin: string) => runs.get(stdin) ?? hashPasswordCli(stdin);
 
 beforeAll(() => {
-  if (!existsSync(CLI)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  ensureBuilt();
   const queue = [...cases.map((c) => c[1]), ...EMPTY, TOO_LONG];
   const lanes: Array<Promise<unknown>> = [Promise.resolve(), Promise.resolve(), Promise.resolve()];
   queue.forEach((stdin, i) => {

@@ -15,11 +15,11 @@ import {
   headerOf,
   login,
   refresh,
-  request,
   startIssuer,
   type IssuerEnv,
   type TokenResponse,
-} from './support.js';
+} from '../helpers/issuer.js';
+import { request } from '../helpers/http.js';
 
 const ALICE = 'alice@example.com';
 const PW = 'alice-password';

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, decodeJwt, type JWTVerifyGetKey } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectApiOk, expectApiRejected, hashed, headerOf, startIssuer, type IssuerEnv } from './support.js';
+import { expectApiOk, expectApiRejected, hashed, headerOf, startIssuer, type IssuerEnv } from '../helpers/issuer.js';
 
 const ALICE = 'alice@example.com';
 const PW = 'correct horse battery staple';

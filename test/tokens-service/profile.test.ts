@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MISSING_TOKEN_DESCRIPTION } from '../../src/errors.js';
 import { makeKey, signToken } from '../helpers/keys.js';
-import { ISS, expectError, hashed, login, postForm, request, startIssuer, type IssuerEnv } from './support.js';
+import { expectError } from '../helpers/expect.js';
+import { postForm, request } from '../helpers/http.js';
+import { ISS, hashed, login, startIssuer, type IssuerEnv } from '../helpers/issuer.js';
 
 const ALICE = 'alice@example.com';
 const PW = 'alice-password';

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, parts, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { expectAccepted, expectInvalidToken, forge, metricValue, probe, sleep, trailingBitSibling, validClaims, validHeader, type Answer } from './forge.js';
+import { expectAccepted, expectInvalidToken } from '../helpers/expect.js';
+import { forge, trailingBitSibling, validClaims, validHeader } from '../helpers/forge.js';
+import { metricValue, probe, sleep, type Answer } from '../helpers/http.js';
 
 const ISS = 'https://idp-cache.test';
 let key: TestKey;

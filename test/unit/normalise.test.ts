@@ -187,5 +187,6 @@ describe('normaliseTarget: refused targets', () => {
     expect(e.status).toBe(400);
     expect(e.code).toBe('invalid_request');
     expect(e.description).toMatch(/^The request path is not acceptable: /);
+    expect(e.reason).toBe('bad_path');
   });
 });

@@ -1,0 +1,95 @@
+/**
+ * The security catalogues are tested once, here in test/security/: every id
+ * in SECURITY.md (J01-J38, O01-O15, P01-P28, F01-F13; a range such as
+ * "J10-J11" stands for each id in it) and in the project's own second round
+ * (docs/security-catalogue.md: H, I, X, E, M, K, W ids) is the start of
+ * exactly one `describe`/`it`/`test` title in test/security/*.test.ts, no
+ * title names an id the catalogues lack, and no test elsewhere claims an id.
+ * The first catalogue is read from ../shared/SECURITY.md, next to the
+ * repository.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CATALOGUE = resolve(ROOT, '../shared/SECURITY.md');
+const OWN_CATALOGUE = join(ROOT, 'docs/security-catalogue.md');
+const LETTERS = 'JOPFHIXEMKW';
+const SECURITY_DIR = join(ROOT, 'test/security');
+
+/** "J10-J11" -> J10, J11; "F13" -> F13. */
+function expand(label: string): string[] {
+  const m = new RegExp(`^([${LETTERS}])(\\d{2})(?:-\\1(\\d{2}))?$`).exec(label);
+  if (!m) throw new Error(`not a catalogue id or range: ${label}`);
+  const [, letter, from, to] = m as unknown as [string, string, string, string | undefined];
+  const ids: string[] = [];
+  for (let n = Number(from); n <= Number(to ?? from); n++) ids.push(`${letter}${String(n).padStart(2, '0')}`);
+  return ids;
+}
+
+/** The ids SECURITY.md lists: each entry is a bullet that starts with an id or a range. */
+function catalogueIds(): string[] {
+  if (!existsSync(CATALOGUE)) {
+    throw new Error(`SECURITY.md not found at ${CATALOGUE}: the security catalogue is expected next to the repository (../shared/SECURITY.md); without it there is nothing to check the tests against`);
+  }
+  const ids: string[] = [];
+  for (const file of [CATALOGUE, OWN_CATALOGUE]) {
+    for (const m of readFileSync(file, 'utf8').matchAll(new RegExp(`^- ([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)\\s`, 'gm'))) ids.push(...expand(m[1] as string));
+  }
+  return ids;
+}
+
+/**
+ * Titles of describe/it/test calls (also `.each(...)(title)` and other
+ * modifiers) that start with a catalogue id or range, with the modifiers used.
+ */
+const TITLE = new RegExp(`\\b(describe|it|test)((?:\\.\\w+)*)(?:\\((?:[^()]|\\([^()]*\\))*\\))?\\(\\s*(['"\`])([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)(?![\\w-])`, 'g');
+
+interface Claim {
+  id: string;
+  where: string;
+  modifiers: string;
+}
+
+function claims(file: string): Claim[] {
+  const text = readFileSync(file, 'utf8');
+  const out: Claim[] = [];
+  for (const m of text.matchAll(TITLE)) {
+    const line = text.slice(0, m.index).split('\n').length;
+    for (const id of expand(m[4] as string)) out.push({ id, where: `${relative(ROOT, file)}:${line}`, modifiers: m[2] ?? '' });
+  }
+  return out;
+}
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.test.ts'))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+describe('the security catalogue', () => {
+  it('every SECURITY.md id is the title of exactly one test in test/security, and no title names an id the catalogue lacks', () => {
+    const wanted = catalogueIds();
+    expect(wanted.length, 'ids parsed from SECURITY.md').toBeGreaterThan(90);
+    expect(new Set(wanted).size, 'SECURITY.md lists an id twice').toBe(wanted.length);
+    const found = testFiles(SECURITY_DIR).flatMap(claims);
+    const byId = new Map<string, string[]>();
+    for (const c of found) byId.set(c.id, [...(byId.get(c.id) ?? []), c.where]);
+    const missing = wanted.filter((id) => !byId.has(id));
+    const unknown = [...byId.keys()].filter((id) => !wanted.includes(id)).sort();
+    const twice = Object.fromEntries([...byId].filter(([, where]) => where.length > 1));
+    // a skipped, todo, conditional or focused test does not count as tested
+    const notRun = found.filter((c) => /\.(skip|todo|only|skipIf|runIf|fails)\b/.test(c.modifiers)).map((c) => `${c.id} ${c.where} (${c.modifiers})`);
+    expect({ missing, unknown, twice, notRun }).toEqual({ missing: [], unknown: [], twice: {}, notRun: [] });
+  });
+
+  it('no test outside test/security claims a catalogue id (they say "(J24)" at the end instead)', () => {
+    const elsewhere = testFiles(join(ROOT, 'test'))
+      .filter((f) => !f.startsWith(SECURITY_DIR + '/'))
+      .flatMap(claims)
+      .map((c) => `${c.id} ${c.where}`);
+    expect(elsewhere).toEqual([]);
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * The token pre-flight and the jose error mapping, without a gateway: the
+ * checks that run before any crypto, and the promise that every error becomes
+ * invalid_token. The same refusals end to end: test/security/jwt.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/errors.js';
+import { mapJoseError, preflight } from '../../src/tokens/verifier.js';
+import { seg, trailingBitSibling, withHeader } from '../helpers/forge.js';
+import { makeKey, parts, signToken } from '../helpers/keys.js';
+
+/** The reason of the invalid_token GatewayError that `fn` throws. */
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('invalid_token');
+    return (err as GatewayError).reason;
+  }
+  throw new Error('expected preflight to throw');
+}
+
+describe('preflight', () => {
+  it('refuses shapes, non-canonical segments, embedded keys, nested and refresh tokens before any crypto', async () => {
+    const [key, attacker] = await Promise.all([makeKey('ES256', 'ec-1'), makeKey('ES256', 'attacker-1')]);
+    const token = await signToken(key, {}, { iss: 'https://idp-ec.test' });
+    const [h, p, s] = parts(token);
+    expect(preflight(token, 8192).header.kid).toBe(key.kid);
+    const cases: Array<[string, () => unknown, string]> = [
+      ['empty', () => preflight('', 8192), 'malformed'],
+      ['two segments', () => preflight(`${h}.${p}`, 8192), 'malformed'],
+      ['padded signature', () => preflight(`${h}.${p}.${s}=`, 8192), 'malformed'],
+      ['trailing-bit sibling', () => preflight(`${h}.${p}.${trailingBitSibling(s) as string}`, 8192), 'bad_signature_encoding'],
+      ['one byte over the limit', () => preflight(token, token.length - 1), 'token_too_large'],
+      ['embedded jwk', () => preflight(withHeader(token, (x) => (x.jwk = attacker.publicJwk)), 8192), 'embedded_key_header'],
+      ['cty JWT', () => preflight(withHeader(token, (x) => (x.cty = 'JWT')), 8192), 'nested_jwt'],
+      ['refresh typ', () => preflight(withHeader(token, (x) => (x.typ = 'refresh+jwt')), 8192), 'refresh_token_as_access'],
+      ['array payload', () => preflight(`${h}.${seg('[]')}.${s}`, 8192), 'bad_payload'],
+      ['header without alg', () => preflight(`${seg('{"kid":"x"}')}.${p}.${s}`, 8192), 'bad_header'],
+    ];
+    for (const [name, fn, reason] of cases) expect(refusal(fn), name).toBe(reason);
+  });
+});
+
+describe('mapJoseError', () => {
+  it('maps every error, jose or not, to invalid_token', () => {
+    for (const err of [new Error('boom'), new TypeError('x'), 'string', null, undefined]) {
+      const mapped = mapJoseError(err);
+      expect(mapped.code).toBe('invalid_token');
+      expect(mapped.status).toBe(401);
+    }
+  });
+});
