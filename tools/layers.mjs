@@ -10,10 +10,10 @@ export const LAYERS = [
   ['cli.ts'],
   ['commands'],
   ['gateway'],
-  ['admin', 'issuer', 'web', 'proxy'],
+  ['admin', 'issuer', 'proxy'],
   ['pipeline', 'revocation', 'sessions'],
   ['tokens', 'store'],
-  ['http', 'observe'],
+  ['http', 'observe', 'web'],
   ['config'],
   ['errors.ts'],
 ];
