@@ -36,6 +36,8 @@ export const ERROR_TABLE = {
   invalid_grant: { status: 400, jsonApiStatus: 401, description: 'The refresh token is invalid, expired or revoked', when: 'a refresh token that is unknown, expired, reused or revoked; bad password at /oauth/token' },
   invalid_credentials: { status: 401, description: 'The username or password is incorrect', when: 'bad username or password at the JSON login API' },
   unsupported_grant_type: { status: 400, description: 'This grant type is not supported', when: 'a grant_type the token endpoint does not serve' },
+  forbidden: { status: 403, description: 'This request was refused', when: 'a cross-site or forged form or cookie-authenticated request (CSRF), a refused sign-in form' },
+  sign_in_required: { status: 302, description: 'Sign in to continue', when: 'a browser navigation without a session on a route with `login: auto` (Location: the sign-in page)' },
   invalid_client: { status: 401, description: 'Client authentication failed', when: 'an unknown client, a missing or wrong client secret, a secret sent by a public client' },
   unauthorized_client: { status: 400, description: 'This client may not use this grant type', when: "a grant the client's registration does not list" },
   invalid_scope: { status: 400, description: 'The requested scope is invalid or not allowed', when: 'a scope that is unknown or not allowed for the client' },
@@ -106,6 +108,11 @@ export const gatewayTimeout = (reason: string) => new GatewayError('gateway_time
 
 export const tooManyRequests = (retryAfterSeconds: number, reason = 'throttled') =>
   new GatewayError('too_many_requests', reason, { headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
+
+export const forbidden = (reason: string, description?: string) => new GatewayError('forbidden', reason, description === undefined ? {} : { description });
+
+/** Not a failure a client should show: a browser is sent to the sign-in page (the only redirect in the table). */
+export const signInRequired = (location: string, reason: string) => new GatewayError('sign_in_required', reason, { headers: { location } });
 
 export const internalError = () => new GatewayError('server_error', 'internal_error');
 

@@ -29,6 +29,8 @@ export interface RouteConfig {
   stripPrefix: string | null;
   timeoutMs: number;
   websocket: boolean;
+  /** SPEC §7: what an unauthenticated browser gets on this route when sessions are on */
+  login: 'auto' | 'redirect' | 'deny';
   preserveHost: boolean;
   auth: AuthRule;
 }

@@ -26,6 +26,8 @@ export function newContext(req: IncomingMessage, rt: Runtime): RequestContext {
     query: '',
     route: null,
     token: null,
+    credential: 'none',
+    sessionId: null,
     identity: null,
     outcome: 'error',
     reason: 'ok',
@@ -55,7 +57,7 @@ export function createFinish(deps: ListenerDeps): (ctx: RequestContext, status: 
 export function noteRefusal(ctx: RequestContext, err: unknown, logger: Logger): GatewayError {
   const gw = asGatewayError(err);
   if (gw.code === 'server_error') logger.error({ reqId: ctx.requestId, err }, 'unexpected error');
-  if (ctx.outcome !== 'authenticated' && ctx.outcome !== 'public' && ctx.outcome !== 'anonymous') ctx.outcome = gw.status === 401 || gw.status === 403 ? 'denied' : 'error';
+  if (ctx.outcome !== 'authenticated' && ctx.outcome !== 'public' && ctx.outcome !== 'anonymous') ctx.outcome = gw.status === 401 || gw.status === 403 || gw.status === 302 ? 'denied' : 'error';
   ctx.reason = gw.reason;
   return gw;
 }

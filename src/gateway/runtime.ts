@@ -106,6 +106,7 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     config,
     routes: [...builtins, ...compileRoutes(config.routes)],
     logger,
+    sessions: null,
     verifier,
     store,
     onStoreError: config.revocation.onStoreError,

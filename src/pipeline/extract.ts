@@ -1,5 +1,7 @@
-import { invalidRequest, missingToken } from '../errors.js';
-import type { Stage } from './context.js';
+import { invalidRequest, missingToken, signInRequired } from '../errors.js';
+import { isNavigation } from '../http/browser.js';
+import { readSessionCookie } from '../http/cookies.js';
+import type { RequestContext, Stage, StageDeps } from './context.js';
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; we accept exactly one space, any case of the scheme.
 const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)$/;
@@ -33,8 +35,12 @@ export function extractBearer(rawHeaders: readonly string[], query: string): Ext
   throw invalidRequest('Malformed Authorization header: expected "Bearer <token>"', 'malformed_authorization');
 }
 
-/** The route's auth mode decides what a missing credential means: public never looks, optional lets it pass as anonymous. */
-export const extract: Stage = (ctx) => {
+/**
+ * The request's one credential (SPEC §5.3, §7): `Authorization: Bearer`
+ * when present (a session cookie is then ignored), else the session cookie
+ * when sessions are on. Public routes never look.
+ */
+export const extract: Stage = (ctx, deps) => {
   const mode = ctx.route!.auth.mode;
   if (mode === 'public') {
     ctx.outcome = 'public';
@@ -43,11 +49,36 @@ export const extract: Stage = (ctx) => {
   const found = extractBearer(ctx.req.rawHeaders, ctx.query);
   if (found.kind === 'bearer') {
     ctx.token = found.token;
+    ctx.credential = 'bearer';
     return;
   }
-  if (mode === 'optional') {
+  const id = deps.sessions ? readSessionCookie(ctx.req.headers.cookie, deps.sessions.cookieName) : null;
+  if (id !== null) {
+    ctx.sessionId = id;
+    ctx.credential = 'session';
+    return;
+  }
+  return noCredential(ctx, deps, found.kind === 'none' ? 'no_token' : 'not_bearer');
+};
+
+/**
+ * No usable credential: an `optional` route lets the request pass as
+ * anonymous; otherwise a browser navigation on a route with `login: auto`
+ * (or any GET/HEAD with `redirect`) is sent to the sign-in page, with its
+ * URL remembered server-side, and everything else gets the JSON 401 — a
+ * page's own fetch() calls are never answered with a redirect.
+ */
+export function noCredential(ctx: RequestContext, deps: StageDeps, reason: string): void | Promise<void> {
+  const route = ctx.route!;
+  if (route.auth.mode === 'optional') {
     ctx.outcome = 'anonymous';
     return;
   }
-  throw missingToken(found.kind === 'none' ? 'no_token' : 'not_bearer');
-};
+  const sessions = deps.sessions;
+  const method = ctx.req.method ?? 'GET';
+  const redirect = sessions !== null && (method === 'GET' || method === 'HEAD') && !ctx.req.headers.upgrade && (route.login === 'redirect' || (route.login === 'auto' && isNavigation(ctx.req)));
+  if (!redirect) throw missingToken(reason);
+  return sessions.signInUrl(ctx.path + ctx.query).then((location) => {
+    throw signInRequired(location, reason);
+  });
+}

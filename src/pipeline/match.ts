@@ -15,6 +15,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
     methods: config.match.methods ? new Set(config.match.methods) : null,
     ...hostRule(config.match.host),
     auth: config.auth,
+    login: config.login,
     proxy: config,
     local: null,
   }));
@@ -22,7 +23,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
 
 /** One of Gatehouse's own endpoints, as a route: an exact path, any host, the handlers by method. */
 export function builtinRoute(name: string, path: string, auth: AuthRule, handlers: Readonly<Record<string, LocalHandler>>): CompiledRoute {
-  return { name, pattern: compilePattern(path), methods: null, host: null, wildcardHost: null, auth, proxy: null, local: handlers };
+  return { name, pattern: compilePattern(path), methods: null, host: null, wildcardHost: null, auth, login: 'deny', proxy: null, local: handlers };
 }
 
 function hostMatches(route: CompiledRoute, hostHeader: string): boolean {

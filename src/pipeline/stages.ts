@@ -1,4 +1,5 @@
 import { authorizeStage } from './authorize.js';
+import { checkCsrf } from './check-csrf.js';
 import { checkHost } from './check-host.js';
 import { checkRevoked } from './check-revoked.js';
 import type { Stage } from './context.js';
@@ -12,4 +13,4 @@ import { verify } from './verify.js';
  * proxied routes, Gatehouse's own endpoints and WebSocket upgrades alike.
  * Each stage may refuse the request (a GatewayError); none of them sends it.
  */
-export const STAGES: readonly Stage[] = [checkHost, normalise, match, extract, verify, checkRevoked, authorizeStage];
+export const STAGES: readonly Stage[] = [checkHost, normalise, match, extract, verify, checkCsrf, checkRevoked, authorizeStage];

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../observe/log.js';
 import type { RevocationStore } from '../store/types.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
-import { newSessionId, sessionKey } from './cookie.js';
+import { newSessionId, sessionKey } from '../http/cookies.js';
 import { parseRecord, type RecordStore } from './records.js';
 
 /** A browser session as stored (under the SHA-256 of its cookie id). */

@@ -23,7 +23,7 @@ function ctxFor(method: string, target: string, host: string | null = 'gw.test')
   req.method = method;
   req.headers = host === null ? {} : { host };
   const t = normaliseTarget(target);
-  return { req, requestId: 'test', startedAt: 0, clientIp: '127.0.0.1', path: t.path, segments: t.segments, query: t.query, route: null, token: null, identity: null, outcome: 'error', reason: 'ok' };
+  return { req, requestId: 'test', startedAt: 0, clientIp: '127.0.0.1', path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
 }
 
 /** Name of the route chosen, or 404. */

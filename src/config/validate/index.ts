@@ -102,6 +102,12 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
     if (opts.nonEmpty && out.length === 0 && v.length === 0) fail(path, 'must not be empty');
     return out;
   }
+  function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    fail(path, `must be one of: ${allowed.join(', ')}`);
+    return fallback;
+  }
   function listen(v: unknown, path: string, fallback: string): ListenAddress {
     const text = typeof v === 'number' ? `127.0.0.1:${v}` : (v ?? fallback);
     const m = typeof text === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text) : null;
@@ -315,7 +321,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   if (!Array.isArray(root.routes)) fail('routes', 'must be a list with at least one route');
   (Array.isArray(root.routes) ? root.routes : []).forEach((item: unknown, idx: number) => {
     const p = `routes[${idx}]`;
-    const rt = obj(item, p, ['name', 'match', 'upstream', 'stripPrefix', 'timeout', 'auth', 'websocket', 'preserveHost']);
+    const rt = obj(item, p, ['name', 'match', 'upstream', 'stripPrefix', 'timeout', 'auth', 'websocket', 'preserveHost', 'login']);
     if (!rt) return;
     const m = obj(rt.match, `${p}.match`, ['path', 'methods', 'host']) ?? {};
     const path = str(m.path, `${p}.match.path`);
@@ -358,6 +364,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
       timeoutMs: rt.timeout === undefined || rt.timeout === null ? server.upstreamTimeoutMs : duration(rt.timeout, `${p}.timeout`, null),
       websocket: bool(rt.websocket, `${p}.websocket`, DEFAULTS.route.websocket),
       preserveHost: bool(rt.preserveHost, `${p}.preserveHost`, DEFAULTS.route.preserveHost),
+      login: oneOf(rt.login, `${p}.login`, ['auto', 'redirect', 'deny'] as const, 'auto'),
       auth: authRule(rt.auth, `${p}.auth`),
     });
   });
