@@ -72,13 +72,13 @@ export function createAdminServer(deps: AdminDeps): Server {
   });
 }
 
-/** POST /admin/revoke: `{jti, exp}` | `{sub}` (every token issued before now) | `{token}`. */
+/** POST /admin/revoke: `{jti, exp}` | `{sub}` (every token and session of the subject before now) | `{sid}` (one login session) | `{token}`. */
 async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<void> {
   const rt = deps.current();
   const { store } = rt;
   const now = Math.floor(Date.now() / 1000);
-  const keys = ['jti', 'sub', 'token'].filter((k) => body[k] !== undefined);
-  if (keys.length !== 1) throw invalidRequest('Send exactly one of {"jti": ..., "exp": ...}, {"sub": ...} or {"token": ...}', 'bad_revoke');
+  const keys = ['jti', 'sub', 'sid', 'token'].filter((k) => body[k] !== undefined);
+  if (keys.length !== 1) throw invalidRequest('Send exactly one of {"jti": ..., "exp": ...}, {"sub": ...}, {"sid": ...} or {"token": ...}', 'bad_revoke');
   const ttl = subjectCutoffTtl(rt.config);
   const writes: WriteDeps = { logger: deps.logger, onWriteError: () => deps.metrics.storeErrors.labels('write').inc() };
   const done = (what: Record<string, unknown>) => deps.logger.info(what, 'revoked');
@@ -95,6 +95,12 @@ async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<v
     const sub = body.sub;
     await durable(writes, () => store.revokeSubject(sub, now, ttl), { op: 'revoke_subject', sub });
     return done({ sub, before: now });
+  }
+  if (body.sid !== undefined) {
+    if (typeof body.sid !== 'string' || body.sid === '') throw invalidRequest('"sid" must be a non-empty string', 'bad_revoke');
+    // a login session: its refresh family, every access token carrying that sid, and a browser session built on it
+    await revokeFamily(store, writes, body.sid, ttl);
+    return done({ sid: body.sid });
   }
   if (typeof body.token !== 'string' || body.token === '') throw invalidRequest('"token" must be a token string', 'bad_revoke');
   // Only tokens this gateway would accept are revoked: a forged token must not be able to name someone else's jti.

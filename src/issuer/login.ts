@@ -3,6 +3,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { durable } from '../revocation/revoke.js';
 import { MAX_PASSWORD_BYTES, dummyHash, isWeakHash, verifyPassword } from '../tokens/passwords.js';
 import { newId } from '../tokens/refresh.js';
+import type { User } from '../tokens/users.js';
 import { NO_STORE, seconds, type IssuerDeps } from './deps.js';
 import { grantedScope, tokenResponse, type TokenResponse } from './token-response.js';
 
@@ -16,6 +17,14 @@ const badCredentials = (oauth: boolean, reason: string) =>
  * login session (refresh family) on success.
  */
 export async function login(deps: IssuerDeps, ctx: RequestContext, username: unknown, password: unknown, scope: string | undefined, oauth: boolean): Promise<TokenResponse> {
+  const user = await authenticateUser(deps, ctx, username, password, oauth);
+  const { sid, jti } = await startLoginSession(deps, user);
+  ctx.reason = 'login';
+  return tokenResponse(deps, user, sid, jti, grantedScope(user, scope));
+}
+
+/** The password check every sign-in shares (JSON API, OAuth password grant, the sign-in page): throttled, constant-cost, one generic failure. */
+export async function authenticateUser(deps: IssuerDeps, ctx: RequestContext, username: unknown, password: unknown, oauth: boolean): Promise<User> {
   if (typeof username !== 'string' || username.length === 0 || username.length > 256) throw invalidRequest('"username" is required (a string of at most 256 characters)', 'bad_username');
   if (typeof password !== 'string' || password.length === 0) throw invalidRequest('"password" is required', 'bad_password');
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw invalidRequest(`"password" is longer than ${MAX_PASSWORD_BYTES} bytes`, 'password_too_long');
@@ -48,10 +57,14 @@ export async function login(deps: IssuerDeps, ctx: RequestContext, username: unk
     state.warnedWeak.add(user.username);
     logger.warn({ user: user.username }, 'password hash is weaker than argon2id m=19456,t=2,p=1: regenerate it with "gatehouse hash-password"');
   }
+  return user;
+}
+
+/** A new login session: a refresh family (`sid`) whose first refresh token id is `jti`. */
+export async function startLoginSession(deps: IssuerDeps, user: User): Promise<{ sid: string; jti: string }> {
   const sid = newId();
   const jti = newId();
   const exp = Math.floor(Date.now() / 1000) + seconds(deps.issuer.refreshTokenTtlMs);
-  await durable(deps, () => store.createFamily(sid, user.username, jti, exp), { op: 'create_family' });
-  ctx.reason = 'login';
-  return tokenResponse(deps, user, sid, jti, grantedScope(user, scope));
+  await durable(deps, () => deps.store.createFamily(sid, user.username, jti, exp), { op: 'create_family' });
+  return { sid, jti };
 }

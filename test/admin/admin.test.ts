@@ -164,6 +164,19 @@ describe('POST /admin/revoke', () => {
     expect((await api(sibling)).status).toBe(200);
   });
 
+  it('{sid} -> 204: every token of that login session is revoked, other sessions of the subject keep working', async () => {
+    const sid = crypto.randomUUID();
+    const a = await signToken(key, { roles: ['user'], sid }, { iss: ISS, sub: 'gina' });
+    const b = await signToken(key, { roles: ['user'], sid }, { iss: ISS, sub: 'gina' });
+    const other = await signToken(key, { roles: ['user'], sid: crypto.randomUUID() }, { iss: ISS, sub: 'gina' });
+    expect((await api(a)).status).toBe(200);
+    const r = await revoke(JSON.stringify({ sid }));
+    expect(r.status).toBe(204);
+    await expectRevoked(a);
+    await expectRevoked(b);
+    expect((await api(other)).status).toBe(200);
+  });
+
   it('a token this gateway would not accept cannot be used to revoke someone else\'s jti', async () => {
     const victim = await signToken(key, { roles: ['user'] }, { iss: ISS, sub: 'erin', jti: 'victim-jti' });
     const attacker = await makeKey('ES256', key.kid); // same kid, different key
@@ -196,6 +209,8 @@ describe('POST /admin/revoke', () => {
       ['jti not a string', () => revoke(JSON.stringify({ jti: 42 })), 400, 'invalid_request'],
       ['exp not a number', () => revoke(JSON.stringify({ jti: victimJti, exp: 'tomorrow' })), 400, 'invalid_request'],
       ['sub empty', () => revoke(JSON.stringify({ sub: '' })), 400, 'invalid_request'],
+      ['sid not a string', () => revoke(JSON.stringify({ sid: 7 })), 400, 'invalid_request'],
+      ['sid and sub', () => revoke(JSON.stringify({ sid: 'x', sub: 'frank' })), 400, 'invalid_request'],
       ['token not a token', () => revoke(JSON.stringify({ token: 'nope' })), 400, 'invalid_request'],
     ];
 

@@ -1,0 +1,130 @@
+import type { ServerResponse } from 'node:http';
+import { GatewayError } from '../errors.js';
+import { crossSiteReason } from '../http/browser.js';
+import { readParams } from '../http/body.js';
+import { clearedCookie, readSessionCookie, sessionCookie, type CookieSettings } from '../http/cookies.js';
+import type { LocalHandler, RequestContext } from '../pipeline/context.js';
+import { revokeFamily } from '../revocation/revoke.js';
+import type { Flows } from '../sessions/flows.js';
+import type { SessionManager } from '../sessions/sessions.js';
+import { BODY_LIMIT, seconds, type IssuerDeps } from './deps.js';
+import { authenticateUser, startLoginSession } from './login.js';
+
+/** The pages Gatehouse renders (web/); the issuer names the page and its data. */
+export type PageName = 'sign-in' | 'signed-in' | 'sign-out' | 'error';
+
+/** What the sign-in pages need on top of the token service (SPEC §7); present when `sessions` is configured. */
+export interface BrowserDeps {
+  readonly sessions: SessionManager;
+  readonly flows: Flows;
+  readonly cookie: CookieSettings;
+  readonly publicOrigin: string;
+  readonly absoluteTtlMs: number;
+  page(res: ServerResponse, status: number, page: PageName, data: Record<string, unknown>, headers?: Record<string, string>): void;
+}
+
+const GENERIC_FAILURE = 'The username or password is incorrect.';
+
+/**
+ * GET/POST /auth/sign-in and /auth/sign-out (SPEC §7). Everything a form
+ * posts is checked twice against forgery: the browser's fetch metadata and
+ * Origin must say it came from this origin, and its `csrf` field must be the
+ * one stored with its flow (sign-in) or its session (sign-out). A refused
+ * form changes nothing.
+ */
+export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Record<string, LocalHandler>; signOut: Record<string, LocalHandler> } {
+  const current = async (ctx: RequestContext) => {
+    const id = readSessionCookie(ctx.req.headers.cookie, b.cookie.name);
+    if (id === null) return null;
+    const r = await b.sessions.resolve(id);
+    return r === null ? null : { id, ...r };
+  };
+  const refuseForm = (ctx: RequestContext, res: ServerResponse, reason: string) => {
+    ctx.reason = reason;
+    b.page(res, 403, 'error', { status: 403, title: 'This form has expired', message: 'The page you sent it from is too old or came from another site. Go back to the sign-in page and try again.', link: '/auth/sign-in' });
+  };
+  const form = (res: ServerResponse, status: number, flowId: string, csrf: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+    b.page(res, status, 'sign-in', { flow: flowId, csrf, action: '/auth/sign-in', ...extra }, headers);
+  const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
+    res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
+    res.end();
+  };
+
+  const signIn: Record<string, LocalHandler> = {
+    GET: async (ctx, res) => {
+      const flowId = new URLSearchParams(ctx.query.slice(1)).get('flow') ?? undefined;
+      const signedIn = await current(ctx);
+      const flow = await b.flows.get(flowId);
+      if (signedIn) {
+        // already signed in: continue the flow it was sent with, else say who is signed in
+        if (flow && flowId !== undefined) {
+          await b.flows.finish(flowId);
+          return redirect(res, flow.returnTo);
+        }
+        return b.page(res, 200, 'signed-in', { user: signedIn.record.sub, csrf: signedIn.record.csrf, action: '/auth/sign-out' });
+      }
+      if (flow && flowId !== undefined) return form(res, 200, flowId, flow.csrf);
+      const fresh = await b.flows.start('/');
+      return form(res, 200, fresh.id, fresh.flow.csrf);
+    },
+    POST: async (ctx, res) => {
+      const cross = crossSiteReason(ctx.req, b.publicOrigin);
+      if (cross) return refuseForm(ctx, res, `csrf_${cross}`);
+      const p = await readParams(ctx.req, BODY_LIMIT);
+      const flow = await b.flows.get(p.flow);
+      if (!flow || p.csrf !== flow.csrf) return refuseForm(ctx, res, 'csrf_token');
+      const flowId = p.flow as string;
+      let user;
+      try {
+        user = await authenticateUser(deps, ctx, p.username, p.password, false);
+      } catch (err) {
+        if (!(err instanceof GatewayError)) throw err;
+        ctx.reason = err.reason;
+        if (err.code === 'too_many_requests') {
+          const wait = err.headers['retry-after'] ?? '60';
+          return form(res, 429, flowId, flow.csrf, { username: p.username, error: `Too many attempts. Try again in ${wait} seconds.` }, { 'retry-after': wait });
+        }
+        if (err.code === 'invalid_credentials' || err.code === 'invalid_request') return form(res, 401, flowId, flow.csrf, { username: p.username, error: GENERIC_FAILURE });
+        throw err;
+      }
+      // a new session id at every sign-in; the one this browser had ends
+      const old = readSessionCookie(ctx.req.headers.cookie, b.cookie.name);
+      if (old !== null) await endSession(deps, b, old);
+      const { sid } = await startLoginSession(deps, user);
+      const { id } = await b.sessions.create(user.username, sid);
+      const done = (await b.flows.finish(flowId)) ?? flow;
+      ctx.reason = 'sign_in';
+      deps.logger.info({ reqId: ctx.requestId, sub: user.username, sid }, 'signed in');
+      redirect(res, done.returnTo, { 'set-cookie': sessionCookie(b.cookie, id, b.absoluteTtlMs / 1000) });
+    },
+  };
+
+  const signOut: Record<string, LocalHandler> = {
+    GET: async (ctx, res) => {
+      const signedIn = await current(ctx);
+      if (!signedIn) return redirect(res, '/auth/sign-in');
+      b.page(res, 200, 'sign-out', { user: signedIn.record.sub, csrf: signedIn.record.csrf, action: '/auth/sign-out' });
+    },
+    POST: async (ctx, res) => {
+      const cross = crossSiteReason(ctx.req, b.publicOrigin);
+      if (cross) return refuseForm(ctx, res, `csrf_${cross}`);
+      const p = await readParams(ctx.req, BODY_LIMIT);
+      const id = readSessionCookie(ctx.req.headers.cookie, b.cookie.name);
+      const signedIn = id === null ? null : await b.sessions.resolve(id);
+      if (id !== null && signedIn) {
+        if (p.csrf !== signedIn.record.csrf) return refuseForm(ctx, res, 'csrf_token');
+        await endSession(deps, b, id);
+        ctx.reason = 'sign_out';
+        deps.logger.info({ reqId: ctx.requestId, sub: signedIn.record.sub, sid: signedIn.record.sid }, 'signed out');
+      }
+      redirect(res, '/auth/sign-in', { 'set-cookie': clearedCookie(b.cookie) });
+    },
+  };
+  return { signIn, signOut };
+}
+
+/** Ends a browser session everywhere: its record, and its login session (`sid`), which every instance's revocation mirror sees within 1 s. */
+export async function endSession(deps: IssuerDeps, b: BrowserDeps, id: string): Promise<void> {
+  const record = await b.sessions.end(id);
+  if (record) await revokeFamily(deps.store, deps, record.sid, seconds(deps.issuer.refreshTokenTtlMs));
+}
