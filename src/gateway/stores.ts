@@ -39,5 +39,9 @@ export function combineStores(r: RevocationStore, s: SessionStore): RevocationSt
     hit: (key, w) => s.hit(key, w),
     peek: (key) => s.peek(key),
     reset: (key) => s.reset(key),
+    putRecord: (kind, key, value, ttl) => s.putRecord(kind, key, value, ttl),
+    getRecord: (kind, key) => s.getRecord(kind, key),
+    deleteRecord: (kind, key) => s.deleteRecord(kind, key),
+    takeRecord: (kind, key) => s.takeRecord(kind, key),
   };
 }

@@ -76,6 +76,7 @@ export class MemoryStore implements RevocationStore, SessionStore {
   protected readonly mirror = new RevocationMirror();
   private readonly familyState = new ExpiringMap<Family>();
   private readonly counters = new ExpiringMap<number>();
+  private readonly records = new ExpiringMap<string>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(sweepEveryMs = 60_000) {
@@ -141,6 +142,24 @@ export class MemoryStore implements RevocationStore, SessionStore {
     this.mirror.families.set(sid, true, exp);
   }
 
+  async putRecord(kind: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.records.set(`${kind}:${key}`, value, Date.now() / 1000 + ttlSeconds);
+  }
+
+  async getRecord(kind: string, key: string): Promise<string | null> {
+    return this.records.get(`${kind}:${key}`) ?? null;
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    return this.records.delete(`${kind}:${key}`);
+  }
+
+  async takeRecord(kind: string, key: string): Promise<string | null> {
+    const v = this.records.get(`${kind}:${key}`) ?? null;
+    this.records.delete(`${kind}:${key}`);
+    return v;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
   }
@@ -149,5 +168,6 @@ export class MemoryStore implements RevocationStore, SessionStore {
     this.mirror.sweep();
     this.familyState.sweep();
     this.counters.sweep();
+    this.records.sweep();
   }
 }

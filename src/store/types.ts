@@ -42,10 +42,16 @@ export interface Counter {
 }
 
 /**
- * Login-session state: refresh-token families and login-failure counters.
- * Every operation is atomic across all instances sharing the store.
+ * Login-session state: refresh-token families, login-failure counters, and
+ * small records with a lifetime (browser sessions, sign-in flows, OAuth codes
+ * and consents: sessions/records.ts). Every operation is atomic across all
+ * instances sharing the store.
  */
 export interface SessionStore {
+  putRecord(kind: string, key: string, value: string, ttlSeconds: number): Promise<void>;
+  getRecord(kind: string, key: string): Promise<string | null>;
+  deleteRecord(kind: string, key: string): Promise<boolean>;
+  takeRecord(kind: string, key: string): Promise<string | null>;
   /** a new login session whose current refresh token is `jti`; it lives until `exp` (epoch seconds) */
   createFamily(sid: string, sub: string, jti: string, exp: number): Promise<void>;
   /**

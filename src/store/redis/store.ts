@@ -95,7 +95,7 @@ export class RedisStore implements RevocationStore, SessionStore {
   private readonly mirror = new RevocationMirror();
   private readonly client: Client;
   private readonly sub: Client;
-  private readonly keys: { jti: string; fam: string; subj: string; channel: string; family: (sid: string) => string; counter: (k: string) => string };
+  private readonly keys: { jti: string; fam: string; subj: string; channel: string; family: (sid: string) => string; counter: (k: string) => string; record: (kind: string, k: string) => string };
   private synced = false;
   private healthy = false;
   /** without a live subscription a revocation made elsewhere could be missed: not healthy until resubscribed */
@@ -114,6 +114,7 @@ export class RedisStore implements RevocationStore, SessionStore {
       channel: `${p}{gh}:events`,
       family: (sid) => `${p}{gh}:family:${sid}`,
       counter: (k) => `${p}{gh}:count:${k}`,
+      record: (kind, k) => `${p}{gh}:${kind}:${k}`,
     };
     this.client = createClient(opts.config);
     this.sub = createClient(opts.config);
@@ -213,6 +214,23 @@ export class RedisStore implements RevocationStore, SessionStore {
 
   async reset(key: string): Promise<void> {
     await this.client.del(this.keys.counter(key));
+  }
+
+  async putRecord(kind: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.client.set(this.keys.record(kind, key), value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+  }
+
+  async getRecord(kind: string, key: string): Promise<string | null> {
+    return this.client.get(this.keys.record(kind, key));
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    return (await this.client.del(this.keys.record(kind, key))) > 0;
+  }
+
+  /** GETDEL (Redis 6.2): read and delete in one step, so a single-use record is redeemed once across the fleet. */
+  async takeRecord(kind: string, key: string): Promise<string | null> {
+    return this.client.getdel(this.keys.record(kind, key));
   }
 
   async close(): Promise<void> {
