@@ -9,8 +9,41 @@ export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection
  */
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'];
 
-/** Headers Gatehouse writes itself: a client's copy never reaches the upstream (SECURITY.md P05-P06). */
-export const MANAGED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-request-id', ...METHOD_OVERRIDES]);
+/**
+ * Where backends and frameworks read "the client's address" from. A client
+ * that sends one could pass for anyone (an allow-listed office IP, a
+ * rate-limit bucket of its own choosing), so none passes; Gatehouse sets
+ * X-Forwarded-For and X-Real-IP itself. Every `X-Forwarded-*` header is
+ * removed too, by prefix (see isManaged).
+ */
+const CLIENT_ADDRESS = [
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  'x-true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-proxyuser-ip',
+  'x-envoy-external-address',
+];
+
+/** URL-override headers some frameworks honour (IIS, Symfony, Zend, Envoy): the backend would serve another path than the one the route table matched. */
+const URL_OVERRIDES = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-override-url', 'x-envoy-original-path', 'x-http-destinationurl'];
+
+/** Headers Gatehouse writes itself or never passes: a client's copy never reaches the upstream (SECURITY.md P05-P06, X01-X05). */
+export const MANAGED = new Set([...CLIENT_ADDRESS, ...URL_OVERRIDES, 'x-request-id', ...METHOD_OVERRIDES]);
+
+/** `name` is lower case: true for every header a client must not pass upstream under any spelling (`X_Forwarded_For`, `X-FORWARDED-HOST`, ...). */
+export function isManaged(lower: string): boolean {
+  const name = lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return MANAGED.has(name) || name.startsWith('x-forwarded-');
+}
 
 /** Lower-cased name with "_" read as "-": `X_User_Id` is the same header to CGI/WSGI/nginx-style backends. */
 export function canonicalName(name: string): string {

@@ -19,29 +19,79 @@ export function identityPlan(headers: Readonly<Record<string, string>>, forwardT
   return { headers: list, strip: new Set(list.map((h) => canonicalName(h.name))), forwardToken };
 }
 
-const SAFE_VALUE = /^[\x20-\x7e]*$/;
-const SAFE_ELEMENT = /^[\x20-\x2b\x2d-\x7e]*$/;
-
 /**
- * Header value for one claim. Arrays are joined with ",", objects sent as
- * JSON, non-ASCII or control characters percent-encoded (UTF-8) so a claim can
- * never inject a header line or be mangled as latin1. Missing claims: no header.
+ * Header value for one claim (README "Identity headers" gives the decoding
+ * rule). The encoding is injective: two different claim values never reach
+ * the backend as the same header.
+ * - A string is sent as its UTF-8 bytes, every byte outside
+ *   `A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + / : ; = ? @` percent-encoded with
+ *   upper-case hex — so `%`, `,`, spaces (which HTTP would trim at the ends),
+ *   quotes, braces and anything non-ASCII never appear raw. A string that
+ *   would read as a JSON number, `true`, `false` or `null` also has its first
+ *   character encoded (`"42"` is sent `%342`), so raw `42` always means the
+ *   number.
+ * - A number, boolean or null is sent as its JSON text (`42`, `true`).
+ * - An object (or a list inside a list) is sent as JSON, with `%`, `,`,
+ *   spaces, control and non-ASCII bytes percent-encoded; it starts with a raw
+ *   `{` or `[`, which no string can.
+ * - A list is its items, each encoded as above, joined with `,`; an empty
+ *   list sends no header at all, nor does a missing claim.
  */
 export function identityValue(token: VerifiedToken, claim: string): string | null {
   let v: unknown;
   if (claim === 'roles') v = token.roles;
   else if (claim === 'scope') v = token.scopes;
   else v = claimAt(token.claims, claim);
-  if (v === undefined || v === null) return null;
-  // Each element is encoded on its own so the joining "," stays a separator, and an element
-  // containing "," (a role "guest,admin") is encoded rather than read upstream as two roles.
-  if (Array.isArray(v)) return v.map((x) => encodeUnsafe(typeof x === 'string' ? x : JSON.stringify(x), SAFE_ELEMENT)).join(',');
-  return encodeUnsafe(typeof v === 'object' ? JSON.stringify(v) : String(v), SAFE_VALUE);
+  if (v === undefined) return null;
+  if (Array.isArray(v)) return v.length === 0 ? null : v.map(encodeItem).join(',');
+  return encodeItem(v);
 }
 
-// JSON may carry a lone surrogate ("\ud800"), which encodeURIComponent refuses with a URIError: send U+FFFD, as UTF-8 would.
-const LONE_SURROGATE = /\p{Cs}/gu;
+/** One value or list item. */
+export function encodeItem(v: unknown): string {
+  if (typeof v === 'string') return encodeString(v);
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v) ?? 'null';
+  return percentEncode(JSON.stringify(v) ?? 'null', JSON_SAFE);
+}
 
-function encodeUnsafe(text: string, safe: RegExp): string {
-  return safe.test(text) ? text : encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
+const STRING_SAFE = /[A-Za-z0-9\-._~!$&'()*+/:;=?@]/;
+/** inside JSON: keep its punctuation readable, encode only what breaks a header or a list */
+const JSON_SAFE = /[\x21-\x24\x26-\x2b\x2d-\x7e]/;
+const JSON_LITERAL = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)$/;
+
+function encodeString(text: string): string {
+  const out = percentEncode(text, STRING_SAFE);
+  return JSON_LITERAL.test(out) ? `%${out.charCodeAt(0).toString(16).toUpperCase()}${out.slice(1)}` : out;
+}
+
+const HEX = '0123456789ABCDEF';
+const byte = (b: number) => `%${HEX[b >> 4] as string}${HEX[b & 15] as string}`;
+
+/**
+ * UTF-8 percent-encoding of every character outside `safe`. A lone surrogate
+ * (JSON can carry one) is encoded as its WTF-8 bytes rather than replaced by
+ * U+FFFD, which would make two different strings look the same.
+ */
+function percentEncode(text: string, safe: RegExp): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out += safe.test(ch) ? ch : byte(c);
+      continue;
+    }
+    let cp = c;
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const lo = text.charCodeAt(i + 1);
+      if (lo >= 0xdc00 && lo <= 0xdfff) {
+        cp = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+      }
+    }
+    if (cp < 0x800) out += byte(0xc0 | (cp >> 6)) + byte(0x80 | (cp & 63));
+    else if (cp < 0x10000) out += byte(0xe0 | (cp >> 12)) + byte(0x80 | ((cp >> 6) & 63)) + byte(0x80 | (cp & 63));
+    else out += byte(0xf0 | (cp >> 18)) + byte(0x80 | ((cp >> 12) & 63)) + byte(0x80 | ((cp >> 6) & 63)) + byte(0x80 | (cp & 63));
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import type { RouteConfig } from '../config/schema.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
 import { isTrusted, plainIp } from './client-address.js';
-import { HOP_BY_HOP, MANAGED } from './header-sets.js';
+import { HOP_BY_HOP, isManaged } from './header-sets.js';
 import { identityValue, type IdentityPlan } from './identity.js';
 
 /** What shaping a request for the upstream needs. */
@@ -14,7 +14,7 @@ export interface UpstreamRequestDeps {
 }
 
 /** The parts of a request context the upstream request is built from: an admitted request on a proxied route. */
-export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity'>;
+export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity' | 'clientIp'>;
 
 /**
  * The header list sent upstream (SPEC §5.7), built from scratch rather than
@@ -23,9 +23,13 @@ export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' |
  *   that can only remove client headers: Gatehouse's own are added afterwards
  *   (SECURITY.md P04);
  * - client copies of identity headers are dropped in any case and with "_"
- *   spelled for "-" (P01-P03), as are X-Forwarded-*, Forwarded, X-Real-IP,
- *   X-Original-URL / X-Rewrite-URL (P05-P06);
- * - X-Forwarded-For appends the peer only when the peer is a trusted proxy.
+ *   spelled for "-" (P01-P03), as are every X-Forwarded-* header, Forwarded,
+ *   X-Real-IP and the other client-address headers, and the URL-override
+ *   headers (P05-P06, X01-X05; header-sets.ts has the lists);
+ * - Gatehouse sets X-Forwarded-For (appended to a trusted proxy's),
+ *   X-Forwarded-Proto and X-Forwarded-Host (a trusted proxy's are believed),
+ *   X-Forwarded-Prefix with stripPrefix, X-Real-IP (the client address after
+ *   the trusted-proxy walk) and X-Request-Id.
  */
 export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: UpstreamRequestDeps): string[] {
   const req = ctx.req;
@@ -40,7 +44,7 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || MANAGED.has(lower) || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || isManaged(lower) || named?.has(lower)) continue;
     if (lower === 'host' && !preserveHost) continue;
     if (lower === 'authorization' && dropAuth) continue;
     if (strip.has(lower) || (lower.includes('_') && strip.has(lower.replaceAll('_', '-')))) continue;
@@ -51,11 +55,13 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
   const priorXff = peerTrusted ? req.headers['x-forwarded-for'] : undefined;
   out.push('x-forwarded-for', priorXff ? `${priorXff}, ${peer}` : peer);
   const priorProto = peerTrusted ? req.headers['x-forwarded-proto'] : undefined;
-  out.push('x-forwarded-proto', typeof priorProto === 'string' && /^https?$/.test(priorProto) ? priorProto : 'http');
+  const ownProto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  out.push('x-forwarded-proto', typeof priorProto === 'string' && /^https?$/.test(priorProto) ? priorProto : ownProto);
   const priorHost = peerTrusted ? req.headers['x-forwarded-host'] : undefined;
   const host = typeof priorHost === 'string' ? priorHost : req.headers.host;
   if (host) out.push('x-forwarded-host', host);
   if (route.stripPrefix) out.push('x-forwarded-prefix', route.stripPrefix);
+  out.push('x-real-ip', ctx.clientIp);
   out.push('x-request-id', ctx.requestId);
   if (ctx.identity) out.push(...identityPairs(rt.identity, ctx.identity));
   return out;

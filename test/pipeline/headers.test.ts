@@ -187,9 +187,11 @@ describe('forwarding headers from an untrusted client (P05-P06)', () => {
     expect(headerValues(seen, 'X-Forwarded-For')).toEqual(['127.0.0.1']);
     expect(headerValues(seen, 'X-Forwarded-Proto')).toEqual(['http']);
     expect(headerValues(seen, 'X-Forwarded-Host')).toEqual([`127.0.0.1:${portOf(g)}`]);
-    for (const name of ['X-Forwarded-Port', 'X-Forwarded-Prefix', 'Forwarded', 'X-Real-IP', 'X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI']) {
+    for (const name of ['X-Forwarded-Port', 'X-Forwarded-Prefix', 'Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI']) {
       expect(headerValues(seen, name), name).toEqual([]);
     }
+    // X-Real-IP is Gatehouse's own: the client address it saw
+    expect(headerValues(seen, 'X-Real-IP')).toEqual(['127.0.0.1']);
   });
 
   it('never influence the client address Gatehouse logs', async () => {
@@ -254,7 +256,8 @@ describe('forwarding headers through a trusted proxy (server.trustedProxies: 127
   it('still strips Forwarded, X-Real-IP, X-Original-URL and identity headers, and never routes on them', async () => {
     const { seen } = await through(trusting, '/public/x', [['Forwarded', 'for=1.2.3.4'], ['X-Real-IP', '1.2.3.4'], ['X-Original-URL', '/admin/x'], ...SPOOFS]);
     expect(seen.url).toBe('/public/x');
-    for (const name of ['Forwarded', 'X-Real-IP', 'X-Original-URL']) expect(headerValues(seen, name), name).toEqual([]);
+    for (const name of ['Forwarded', 'X-Original-URL']) expect(headerValues(seen, name), name).toEqual([]);
+    expect(headerValues(seen, 'X-Real-IP')).toEqual(['127.0.0.1']);
     expectNoIdentity(seen);
     const { result, seen: none } = await seenDuring(up, () => raw(trusting, '/internal/x', [['X-Forwarded-Host', 'internal.example']]));
     expectError(result, 404, 'not_found');
@@ -367,15 +370,15 @@ describe('claim values in headers', () => {
     const { seen } = await through(g, '/api/x', [['Authorization', `Bearer ${token}`]]);
     expect(headerValues(seen, 'X-User-Name')).toEqual(['Zo%C3%AB%20%E6%97%A5%E6%9C%AC']);
     expect(decodeURIComponent(headerValues(seen, 'X-User-Name')[0] as string)).toBe('Zo\u00eb \u65e5\u672c');
-    expect(headerValues(seen, 'X-User-Email')).toEqual(['j%C3%BCrgen%40b%C3%BCcher.example']);
+    expect(headerValues(seen, 'X-User-Email')).toEqual(['j%C3%BCrgen@b%C3%BCcher.example']);
   });
 
   it('CR/LF in claims never split a header line', async () => {
     const token = await signToken(key, { roles: ['user'], name: 'Eve\r\nX-Injected: 1', email: 'e@x\nX-Also: 1\r\n\r\nGET /admin HTTP/1.1' }, { iss: ISS, sub: 'bob\r\nX-User-Roles: admin' });
     const { seen } = await through(g, '/api/x', [['Authorization', `Bearer ${token}`]]);
-    expect(headerValues(seen, 'X-User-Id')).toEqual(['bob%0D%0AX-User-Roles%3A%20admin']);
+    expect(headerValues(seen, 'X-User-Id')).toEqual(['bob%0D%0AX-User-Roles:%20admin']);
     expect(headerValues(seen, 'X-User-Roles')).toEqual(['user']);
-    expect(headerValues(seen, 'X-User-Name')).toEqual(['Eve%0D%0AX-Injected%3A%201']);
+    expect(headerValues(seen, 'X-User-Name')).toEqual(['Eve%0D%0AX-Injected:%201']);
     expect(headerValues(seen, 'X-Injected')).toEqual([]);
     expect(headerValues(seen, 'X-Also')).toEqual([]);
     expect(up.seen.some((s) => s.url === '/admin')).toBe(false);
@@ -384,7 +387,7 @@ describe('claim values in headers', () => {
   it('array claims are joined with ","; each element is encoded on its own, so an element cannot add one', async () => {
     const token = await signToken(key, { roles: ['user', 'ops\r\nX-Evil: 1', 'guest,admin', 'caf\u00e9'] }, { iss: ISS });
     const { seen } = await through(g, '/api/x', [['Authorization', `Bearer ${token}`]]);
-    expect(headerValues(seen, 'X-User-Roles')).toEqual(['user,ops%0D%0AX-Evil%3A%201,guest%2Cadmin,caf%C3%A9']);
+    expect(headerValues(seen, 'X-User-Roles')).toEqual(['user,ops%0D%0AX-Evil:%201,guest%2Cadmin,caf%C3%A9']);
     expect(headerValues(seen, 'X-Evil')).toEqual([]);
     expect((headerValues(seen, 'X-User-Roles')[0] as string).split(',')).not.toContain('admin');
   });
