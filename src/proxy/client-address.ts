@@ -1,6 +1,6 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { parseCidr } from '../config/validate/index.js';
+import { parseCidr } from '../config/net.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus ones undici must not be handed. */
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect', 'http2-settings']);
