@@ -33,3 +33,56 @@ export function parseListen(text: string): ListenAddress | null {
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
+
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/**
+ * Whether two listeners would fight over one socket: the same port on the same
+ * host, or on a wildcard address that covers the other (Linux refuses
+ * 127.0.0.1:P while 0.0.0.0:P or [::]:P is bound). Port 0 never clashes.
+ */
+export function listenersClash(a: ListenAddress, b: ListenAddress): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  if (a.host === b.host) return true;
+  const covers = (wild: string, other: string) => WILDCARDS.has(wild) && (wild === '::' ? isIP(other) !== 0 : isIP(other) === 4 || other === '::');
+  return covers(a.host, b.host) || covers(b.host, a.host);
+}
+
+/**
+ * A Redis Cluster node or Sentinel: "host:port" or "[v6]:port", optionally
+ * prefixed with "redis://". Stricter than "anything ending in :digits": an
+ * unbracketed IPv6 address, a scheme other than redis://, credentials, a path
+ * or a port above 65535 can only ever fail to connect.
+ */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const m = /^(?:redis:\/\/)?(?:\[([0-9a-fA-F:.]+)\]|([^\s/:@[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535 || (m[1] !== undefined && isIP(m[1]) !== 6)) return null;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/**
+ * Why ioredis would throw on this redis:// or rediss:// URL at start-up, or
+ * null. The URL is never quoted back: it may carry a password.
+ */
+export function redisUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379, rediss://user:password@host:6380/0)';
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    return 'has a malformed %-escape in its user name or password (write a literal "%" as %25)';
+  }
+  return null;
+}
+
+/** "host:port", with IPv6 hosts in brackets. */
+export function formatListen(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}

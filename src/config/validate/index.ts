@@ -28,7 +28,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   if (!root) return { config: null, problems: r.problems };
 
   const server = readServer(r, root.server);
-  const admin = readAdmin(r, root.admin);
+  const admin = readAdmin(r, root.admin, server.listen);
   const verify = readVerify(r, root.verify);
   const issuer = readIssuer(r, root.issuer);
   const trustedIssuers = readTrustedIssuers(r, root.trustedIssuers, verify, issuer);

@@ -1,5 +1,5 @@
-import { parseCidr } from '../net.js';
-import { DEFAULTS, type GatehouseConfig } from '../schema.js';
+import { formatListen, listenersClash, parseCidr } from '../net.js';
+import { DEFAULTS, type GatehouseConfig, type ListenAddress } from '../schema.js';
 import type { Reader } from './reader.js';
 
 /** `server:` — the main listener, its timeouts, workers, trusted proxies. */
@@ -25,13 +25,21 @@ export function readServer(r: Reader, raw: unknown): GatehouseConfig['server'] {
     shutdownTimeoutMs: r.duration(s.shutdownTimeout, 'server.shutdownTimeout', DEFAULTS.server.shutdownTimeout),
     maxConnectionsPerUpstream: r.int(s.maxConnectionsPerUpstream, 'server.maxConnectionsPerUpstream', DEFAULTS.server.maxConnectionsPerUpstream, 1, 65535),
   };
+  // node:http refuses to create a server whose headers may take longer than the whole request (ERR_OUT_OF_RANGE); 0 turns either off.
+  if (server.headersTimeoutMs > 0 && server.requestTimeoutMs > 0 && server.headersTimeoutMs > server.requestTimeoutMs) {
+    r.fail('server.headersTimeout', 'must not be longer than server.requestTimeout (the whole request, headers included)');
+  }
   return server;
 }
 
-/** `admin:` — its own listener, or `listen: false` for none. */
-export function readAdmin(r: Reader, raw: unknown): GatehouseConfig['admin'] {
+/** `admin:` — its own listener, or `listen: false` for none; never on the main listener's socket (start would fail with EADDRINUSE). */
+export function readAdmin(r: Reader, raw: unknown, server: ListenAddress): GatehouseConfig['admin'] {
   const a = r.obj(raw, 'admin', ['listen']) ?? {};
-  return { listen: a.listen === false ? null : r.listen(a.listen, 'admin.listen', DEFAULTS.admin.listen) };
+  const listen = a.listen === false ? null : r.listen(a.listen, 'admin.listen', DEFAULTS.admin.listen);
+  if (listen && listenersClash(listen, server)) {
+    r.fail('admin.listen', `uses port ${listen.port}, which server.listen (${formatListen(server)}) already takes; give the admin listener a port of its own`);
+  }
+  return { listen };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
