@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseConfigText, resolveConfigPath } from '../config/load.js';
+import { preflight } from '../gateway/preflight.js';
 import { err, out } from './io.js';
 
-/** `gatehouse check`: every problem `gatehouse start` would refuse, each with its YAML path; exit 1 if any. */
-export function check(args: string[]): number {
+/**
+ * `gatehouse check`: every problem `gatehouse start` would refuse, each with
+ * its YAML path; exit 1 if any. The YAML first, then (once it is valid) the
+ * files it names, with the same preflight start runs. Relative file paths are
+ * read from the working directory, as start reads them.
+ */
+export async function check(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
   const file = resolveConfigPath(values.config);
   let text: string;
@@ -14,7 +20,8 @@ export function check(args: string[]): number {
     err(`${file}: cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     return 1;
   }
-  const { problems } = parseConfigText(text);
+  const { config, problems } = parseConfigText(text);
+  if (config) problems.push(...(await preflight(config)));
   if (problems.length === 0) {
     out(`${file}: ok`);
     return 0;

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { isWorker, runPrimary, tellPrimary, workerCount } from '../gateway/cluster.js';
 import { Gateway } from '../gateway/gateway.js';
+import { preflight } from '../gateway/preflight.js';
 import { prepareDemo, printDemoHelp } from './demo.js';
 import { err } from './io.js';
 
@@ -15,6 +16,12 @@ export async function start(args: string[]): Promise<number> {
   const file = resolveConfigPath(values.config);
   if (values.demo && !isWorker()) await prepareDemo(file);
   const config = loadConfig(file);
+  // The files the config names, checked as `gatehouse check` checks them, before anything binds or forks
+  // (workers skip it: their primary already did). --demo has generated missing dev keys by now.
+  if (!isWorker()) {
+    const problems = await preflight(config);
+    if (problems.length > 0) throw new ConfigError(file, problems);
+  }
   const workers = workerCount(config);
   if (workers > 1 && !isWorker()) process.exit(await runPrimary(workers, err));
   let gw: Gateway;

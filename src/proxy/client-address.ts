@@ -1,6 +1,6 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { parseCidr } from '../config/validate/index.js';
+import { parseCidr } from '../config/net.js';
 
 export function trustedProxyList(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
