@@ -31,6 +31,7 @@ export const ERROR_TABLE = {
   not_found: { status: 404, description: 'No route matches this request', when: 'no route matches (nothing unmatched is ever let through)' },
   method_not_allowed: { status: 405, description: 'This method is not allowed here', when: "a method a Gatehouse endpoint does not serve (the Allow header lists those it does)" },
   request_timeout: { status: 408, description: 'The request took too long to arrive', close: true, when: 'request headers or body slower than server.headersTimeout / requestTimeout' },
+  expectation_failed: { status: 417, description: 'This expectation is not supported', when: 'an `Expect` header other than `100-continue`' },
   too_many_requests: { status: 429, description: 'Too many requests; try again later', when: 'login or refresh throttled (Retry-After says for how long)' },
   request_header_fields_too_large: { status: 431, description: 'Request headers are too large', close: true, when: 'request headers larger than server.maxHeaderBytes' },
   invalid_grant: { status: 400, jsonApiStatus: 401, description: 'The refresh token is invalid, expired or revoked', when: 'a refresh token that is unknown, expired, reused or revoked; bad password at /oauth/token' },
@@ -99,7 +100,8 @@ export const invalidRequest = (description: string, reason = 'invalid_request', 
 
 export const notFound = (description?: string) => new GatewayError('not_found', 'no_route', description === undefined ? {} : { description });
 
-export const methodNotAllowed = (allowed: readonly string[]) => new GatewayError('method_not_allowed', 'method_not_allowed', { description: `Use ${allowed.join(', ')}`, headers: { allow: allowed.join(', ') } });
+export const methodNotAllowed = (allowed: readonly string[], description = `Use ${allowed.join(', ')}`) =>
+  new GatewayError('method_not_allowed', 'method_not_allowed', { description, headers: { allow: allowed.join(', ') } });
 
 export const storeUnavailable = (reason = 'store_unavailable') => new GatewayError('temporarily_unavailable', reason, { headers: { 'retry-after': '1' } });
 

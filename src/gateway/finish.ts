@@ -21,6 +21,7 @@ export function newContext(req: IncomingMessage, rt: Runtime): RequestContext {
     requestId: requestIdOf(req),
     startedAt: performance.now(),
     clientIp: clientAddress(req, rt.trusted, rt.anyTrusted),
+    host: '',
     path: '',
     segments: [],
     query: '',

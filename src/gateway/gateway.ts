@@ -10,7 +10,7 @@ import { Metrics } from '../observe/metrics.js';
 import { ConnectionWatch } from '../revocation/watch.js';
 import { MemoryStore } from '../store/memory.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
-import { onClientError } from './client-errors.js';
+import { onClientError, onConnect } from './client-errors.js';
 import { createRequestHandler } from './handle-request.js';
 import { createUpgradeHandler } from './handle-upgrade.js';
 import { IssuerState, buildRuntime, closeRuntime, type Runtime, type Shared } from './runtime.js';
@@ -91,7 +91,14 @@ export class Gateway {
     const admin = config.admin.listen ? createAdminServer({ current: () => self.gw.rt, logger, metrics, warnings: () => self.gw.warnings() }) : null;
     const gw = new Gateway(rt, shared, server, admin, opts.configPath ?? config.sourcePath);
     self.gw = gw;
-    server.on('request', createRequestHandler(deps));
+    const handler = createRequestHandler(deps);
+    server.on('request', handler);
+    // Expect: 100-continue is admitted like any request before the client is told to send its body;
+    // Node would otherwise send "100 Continue" before anyone looked at the credentials (security round 2, M01)
+    server.on('checkContinue', handler);
+    // other expectations go through the same stages, which answer 417 (check-expect.ts)
+    server.on('checkExpectation', handler);
+    server.on('connect', onConnect);
     server.on('upgrade', createUpgradeHandler({ ...deps, watch }));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
     server.on('connection', (socket: Socket) => {

@@ -43,6 +43,8 @@ export function createRequestHandler(deps: ListenerDeps): (req: IncomingMessage,
         runStages(ctx, rt, STAGES),
         () => {
           const route = ctx.route!;
+          // admitted: only now may a client waiting on "Expect: 100-continue" send its body
+          if (req.headers.expect !== undefined) res.writeContinue();
           if (route.local) serveLocally(ctx, res, route);
           else
             forward(ctx, res, route, rt, (status, origin, reason) => {

@@ -43,6 +43,8 @@ export interface RequestContext {
   readonly startedAt: number;
   /** client address after walking X-Forwarded-For through trusted proxies */
   clientIp: string;
+  /** the Host header in its canonical form (check-host), '' without one (HTTP/1.0); what routes match and the upstream gets */
+  host: string;
   path: string;
   segments: string[];
   query: string;

@@ -89,12 +89,21 @@ function decodeUnreserved(raw: string): string {
     const c = raw.charCodeAt(i);
     if (c === 37 /* % */) {
       const h = parseHexByte(raw, i + 1);
+      // "%u002e" (IIS's %u form) lands here too: "u0" is not a hex byte
       if (h < 0) throw reject('malformed percent-encoding');
-      i += 2;
       if (h === 0x2f || h === 0x5c) throw reject('encoded "/" or "\\"');
       if (h < 0x20 || h === 0x7f) throw reject('encoded control character');
+      if (h === 0x25) checkDoubleEncoding(raw, i + 3);
+      if (h >= 0x80) {
+        // a whole UTF-8 sequence of escapes, checked and kept encoded
+        const end = utf8Sequence(raw, i, h);
+        out += raw.slice(i, end).toUpperCase();
+        i = end - 1;
+        continue;
+      }
+      i += 2;
       const ch = String.fromCharCode(h);
-      out += h < 0x80 && UNRESERVED.test(ch) ? ch : '%' + HEX[h >> 4] + HEX[h & 15];
+      out += UNRESERVED.test(ch) ? ch : '%' + HEX[h >> 4] + HEX[h & 15];
       continue;
     }
     if (c === 92 /* \ */) throw reject('"\\" is not allowed');
@@ -105,6 +114,47 @@ function decodeUnreserved(raw: string): string {
     out += raw[i];
   }
   return out;
+}
+
+/**
+ * "%25" followed by the hex of ".", "/", "\\" or "%" again (`%252e`,
+ * `%252F`, `%255c`, `%2525`), or by "u" (`%25u002e`): one decoding gives an
+ * escape that a backend decoding a second time (or a proxy behind it) reads
+ * as a dot or a separator the route rules never saw. Refused (400).
+ */
+function checkDoubleEncoding(raw: string, at: number): void {
+  if (raw[at] === 'u' || raw[at] === 'U') throw reject('double-encoded "%u" escape');
+  const h = parseHexByte(raw, at);
+  if (h === 0x2e || h === 0x2f || h === 0x5c || h === 0x25) throw reject('double-encoded ".", "/", "\\" or "%"');
+}
+
+/**
+ * The end (exclusive) of the valid UTF-8 sequence of escapes that starts at
+ * `at` with lead byte `lead`; anything else is refused: a lone continuation
+ * byte, a truncated sequence, an overlong form (`%C0%AE` is a "." to a
+ * lenient decoder, `%C0%AF` a "/"), a surrogate, or a code point past
+ * U+10FFFF (RFC 3629 §3-4).
+ */
+function utf8Sequence(raw: string, at: number, lead: number): number {
+  let need: number;
+  let min: number;
+  if (lead >= 0xc2 && lead <= 0xdf) [need, min] = [1, 0x80];
+  else if (lead >= 0xe0 && lead <= 0xef) [need, min] = [2, 0x800];
+  else if (lead >= 0xf0 && lead <= 0xf4) [need, min] = [3, 0x10000];
+  else throw reject(lead < 0xc0 ? 'a lone UTF-8 continuation byte' : 'an overlong or invalid UTF-8 sequence');
+  let cp = lead & (need === 1 ? 0x1f : need === 2 ? 0x0f : 0x07);
+  let pos = at + 3;
+  for (let k = 0; k < need; k++) {
+    if (raw.charCodeAt(pos) !== 37) throw reject('a truncated UTF-8 sequence');
+    const b = parseHexByte(raw, pos + 1);
+    if (b < 0x80 || b > 0xbf) throw reject('a truncated or invalid UTF-8 sequence');
+    cp = (cp << 6) | (b & 0x3f);
+    pos += 3;
+  }
+  if (cp < min) throw reject('an overlong UTF-8 sequence');
+  if (cp >= 0xd800 && cp <= 0xdfff) throw reject('a UTF-16 surrogate in UTF-8');
+  if (cp > 0x10ffff) throw reject('a code point past U+10FFFF');
+  return pos;
 }
 
 function parseHexByte(s: string, at: number): number {

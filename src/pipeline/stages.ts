@@ -1,5 +1,6 @@
 import { authorizeStage } from './authorize.js';
 import { checkCsrf } from './check-csrf.js';
+import { checkExpect } from './check-expect.js';
 import { checkHost } from './check-host.js';
 import { checkRevoked } from './check-revoked.js';
 import type { Stage } from './context.js';
@@ -13,4 +14,4 @@ import { verify } from './verify.js';
  * proxied routes, Gatehouse's own endpoints and WebSocket upgrades alike.
  * Each stage may refuse the request (a GatewayError); none of them sends it.
  */
-export const STAGES: readonly Stage[] = [checkHost, normalise, match, extract, verify, checkCsrf, checkRevoked, authorizeStage];
+export const STAGES: readonly Stage[] = [checkHost, checkExpect, normalise, match, extract, verify, checkCsrf, checkRevoked, authorizeStage];

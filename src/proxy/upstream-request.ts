@@ -14,7 +14,7 @@ export interface UpstreamRequestDeps {
 }
 
 /** The parts of a request context the upstream request is built from: an admitted request on a proxied route. */
-export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity' | 'clientIp'>;
+export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity' | 'clientIp' | 'host'>;
 
 /**
  * The header list sent upstream (SPEC §5.7), built from scratch rather than
@@ -45,7 +45,11 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || isManaged(lower) || named?.has(lower)) continue;
-    if (lower === 'host' && !preserveHost) continue;
+    if (lower === 'host') {
+      // the canonical spelling check-host settled on, never the client's (security round 2, H01)
+      if (preserveHost && ctx.host !== '') out.push(name, ctx.host);
+      continue;
+    }
     if (lower === 'authorization' && dropAuth) continue;
     if (strip.has(lower) || (lower.includes('_') && strip.has(lower.replaceAll('_', '-')))) continue;
     out.push(name, raw[i + 1] as string);
@@ -58,7 +62,7 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
   const ownProto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   out.push('x-forwarded-proto', typeof priorProto === 'string' && /^https?$/.test(priorProto) ? priorProto : ownProto);
   const priorHost = peerTrusted ? req.headers['x-forwarded-host'] : undefined;
-  const host = typeof priorHost === 'string' ? priorHost : req.headers.host;
+  const host = typeof priorHost === 'string' ? priorHost : ctx.host;
   if (host) out.push('x-forwarded-host', host);
   if (route.stripPrefix) out.push('x-forwarded-prefix', route.stripPrefix);
   out.push('x-real-ip', ctx.clientIp);

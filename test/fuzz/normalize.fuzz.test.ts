@@ -97,7 +97,7 @@ req.headers = { host: 'gw.test' };
 
 /** name of the route the pipeline picks for these segments, or 404 */
 function routeFor(routes: readonly CompiledRoute[], t: NormalisedTarget): string | 404 {
-  const ctx: RequestContext = { req, requestId: 'fuzz', startedAt: 0, clientIp: '127.0.0.1', path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
+  const ctx: RequestContext = { req, requestId: 'fuzz', startedAt: 0, clientIp: '127.0.0.1', host: 'gw.test', path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
   try {
     ctx.route = matchRoute(routes, ctx);
   } catch (err) {

@@ -7,6 +7,7 @@ import { compilePattern, matchSegments } from '../../src/config/path-pattern.js'
 import { compileRoutes, matchRoute } from '../../src/pipeline/match.js';
 import type { CompiledRoute } from '../../src/pipeline/context.js';
 import { normaliseTarget } from '../../src/pipeline/normalise.js';
+import { canonicalHost } from '../../src/pipeline/check-host.js';
 import { configFrom } from '../helpers/gateway.js';
 
 /** SPEC §2 path patterns and §5.2 route matching; SECURITY.md P18 (unmatched = 404, never allowed). */
@@ -17,13 +18,19 @@ function routes(list: Array<Record<string, unknown>>): CompiledRoute[] {
   return compileRoutes(configFrom({ routes: list.map((r) => ({ upstream: UP, auth: 'public', ...r })) }).routes);
 }
 
+/** The Host check-host leaves on the context; a Host it refuses (400 before matching) matches no host rule here. */
+function canonicalFor(host: string | null): string {
+  const c = host === null ? '' : canonicalHost(host, false);
+  return typeof c === 'string' ? c : '';
+}
+
 /** A context as the pipeline builds it: a real IncomingMessage and the normalised target. */
 function ctxFor(method: string, target: string, host: string | null = 'gw.test'): RequestContext {
   const req = new IncomingMessage(new Socket());
   req.method = method;
   req.headers = host === null ? {} : { host };
   const t = normaliseTarget(target);
-  return { req, requestId: 'test', startedAt: 0, clientIp: '127.0.0.1', path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
+  return { req, requestId: 'test', startedAt: 0, clientIp: '127.0.0.1', host: canonicalFor(host), path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
 }
 
 /** Name of the route chosen, or 404. */
@@ -176,7 +183,10 @@ describe('matchRoute', () => {
     expect(pick(table, 'GET', '/x', 'api.example')).toBe('api');
     expect(pick(table, 'GET', '/x', 'API.Example')).toBe('api');
     expect(pick(table, 'GET', '/x', 'api.example:8080')).toBe('api');
-    for (const host of ['other.example', 'evil.api.example', 'api.example.evil', 'apiexample', 'api.example.', 'api', '127.0.0.1', '']) {
+    // the same host in its other spellings (security round 2, H01): a trailing dot, the default port
+    expect(pick(table, 'GET', '/x', 'api.example.')).toBe('api');
+    expect(pick(table, 'GET', '/x', 'API.EXAMPLE.:80')).toBe('api');
+    for (const host of ['other.example', 'evil.api.example', 'api.example.evil', 'apiexample', 'api..example', 'api', '127.0.0.1', '']) {
       expect(pick(table, 'GET', '/x', host), host).toBe(404);
     }
     expect(pick(table, 'GET', '/x', null)).toBe(404);
