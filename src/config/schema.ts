@@ -37,6 +37,8 @@ export interface RouteConfig {
 
 export interface KeyFileRef {
   file: string;
+  /** trusted issuers' static keys: the kid this key answers to (a PEM file has none; without one the key matches any kid) */
+  kid?: string;
 }
 
 export interface IssuerConfig {

@@ -10,7 +10,7 @@ import { Forwarder } from '../proxy/forwarder.js';
 import { identityPlan } from '../proxy/identity.js';
 import type { ForwardDeps } from '../proxy/forward.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
-import { remoteKeySource, staticKeySource, type KeySource } from '../tokens/jwks.js';
+import { remoteKeySource, staticKeySource, type KeySource, type StaticKey } from '../tokens/jwks.js';
 import { loadKeyFile, type LoadedKey } from '../tokens/keys.js';
 import { WatchedUsers, type UsersFileState } from '../tokens/users-watch.js';
 import { Verifier, type IssuerEntry } from '../tokens/verifier.js';
@@ -70,9 +70,13 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     if (t.jwksUri) {
       source = remoteKeySource(t.jwksUri, { refreshMs: t.jwksRefreshMs, cooldownMs: t.jwksCooldownMs, timeoutMs: t.jwksTimeoutMs }, logger);
     } else {
-      const keys: LoadedKey[] = [];
-      for (const ref of t.keys) keys.push(await loadKeyFile(ref.file));
-      source = staticKeySource(keys.map((k) => ({ jwk: k.publicJwk, anyKid: !k.kidFromFile })));
+      const keys: StaticKey[] = [];
+      for (const ref of t.keys) {
+        const k = await loadKeyFile(ref.file);
+        // a kid named in the config wins; else the file's; a key with neither (PEM) answers to any kid
+        keys.push(ref.kid !== undefined ? { jwk: { ...k.publicJwk, kid: ref.kid }, anyKid: false } : { jwk: k.publicJwk, anyKid: !k.kidFromFile });
+      }
+      source = staticKeySource(keys);
     }
     keySources.push({ iss: t.iss, source });
     issuers.push({ iss: t.iss, audience: t.audience, algorithms: [...t.algorithms], rolesClaim: t.rolesClaim, scopeClaim: t.scopeClaim, getKey: source.getKey, selfIssued: false });

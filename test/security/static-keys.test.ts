@@ -16,6 +16,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const KC = 'https://keycloak.test/realms/main';
 const OTHER = 'https://other-idp.test';
 const JWKISS = 'https://jwk-file.test';
+const NAMED = 'https://named-kid.test';
 
 const dir = tempDir();
 const pemFile = (name: string, key: KeyObject) => {
@@ -30,6 +31,7 @@ const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const otherIdp = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwkKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const namedPem = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 let up: TestUpstream;
 let g: TestGateway;
@@ -44,6 +46,7 @@ beforeAll(async () => {
       { iss: KC, keys: [{ file: pemFile('kc', rsa.publicKey) }, { file: pemFile('kc-next', rsaNext.publicKey) }], audience: 'api', algorithms: ['RS256'] },
       { iss: OTHER, keys: [{ file: pemFile('other', otherIdp.publicKey) }], audience: 'api', algorithms: ['RS256', 'ES256'] },
       { iss: JWKISS, keys: [{ file: jwkPath }], audience: 'api', algorithms: ['ES256'] },
+      { iss: NAMED, keys: [{ file: pemFile('named', namedPem.publicKey), kid: 'realm-key-2026' }], audience: 'api', algorithms: ['ES256'] },
     ],
     routes: [{ name: 'api', match: { path: '/api/**' }, upstream: up.url }],
   });
@@ -110,5 +113,11 @@ describe('static public keys and kid', () => {
   it('K04 a key whose file names a kid matches only that kid', async () => {
     expect((await call(await sign(jwkKey.privateKey, 'ES256', { kid: 'named-kid' }, claims(JWKISS)))).status).toBe(200);
     await expectRefused(await sign(jwkKey.privateKey, 'ES256', { kid: 'another-kid' }, claims(JWKISS)), /unknown_kid/);
+  });
+
+  it('K05 a key entry may name its kid in the config (`keys: [{file, kid}]`): a PEM key then matches only that kid', async () => {
+    expect((await call(await sign(namedPem.privateKey, 'ES256', { kid: 'realm-key-2026' }, claims(NAMED)))).status).toBe(200);
+    await expectRefused(await sign(namedPem.privateKey, 'ES256', { kid: 'realm-key-2025' }, claims(NAMED)), /unknown_kid/);
+    await expectRefused(await sign(namedPem.privateKey, 'ES256', {}, claims(NAMED)));
   });
 });

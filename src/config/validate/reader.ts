@@ -41,8 +41,8 @@ export interface Reader {
   strList(v: unknown, path: string, fallback: readonly string[], opts?: StrListOptions): string[];
   listen(v: unknown, path: string, fallback: string): ListenAddress;
   httpUrl(v: unknown, path: string, opts?: { httpsOutsideLoopback?: boolean }): string | null;
-  /** a list of `{ file: PATH }` */
-  keyRefs(v: unknown, path: string): KeyFileRef[];
+  /** a list of `{ file: PATH }`, and `kid` where `withKid` allows it */
+  keyRefs(v: unknown, path: string, withKid?: boolean): KeyFileRef[];
 }
 
 export function createReader(problems: ConfigProblem[] = []): Reader {
@@ -145,7 +145,7 @@ export function createReader(problems: ConfigProblem[] = []): Reader {
     }
     return s;
   }
-  function keyRefs(v: unknown, path: string): KeyFileRef[] {
+  function keyRefs(v: unknown, path: string, withKid = false): KeyFileRef[] {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) {
       fail(path, 'must be a list of { file: PATH }');
@@ -154,9 +154,10 @@ export function createReader(problems: ConfigProblem[] = []): Reader {
     const out: KeyFileRef[] = [];
     v.forEach((item, i) => {
       const p = join(path, i);
-      const o = obj(item, p, ['file']);
+      const o = obj(item, p, withKid ? ['file', 'kid'] : ['file']);
       const file = o && str(o.file, join(p, 'file'));
-      if (file) out.push({ file });
+      const kid = withKid && o && o.kid !== undefined ? str(o.kid, join(p, 'kid')) : null;
+      if (file) out.push(kid ? { file, kid } : { file });
     });
     return out;
   }

@@ -15,7 +15,7 @@ export function readTrustedIssuers(r: Reader, raw: unknown, verify: GatehouseCon
     const t = r.obj(item, p, ['iss', 'jwksUri', 'keys', 'audience', 'algorithms', 'rolesClaim', 'scopeClaim', 'jwksRefresh', 'jwksCooldown', 'jwksTimeout']);
     if (!t) return;
     const jwksUri = t.jwksUri === undefined || t.jwksUri === null ? null : r.httpUrl(t.jwksUri, `${p}.jwksUri`, { httpsOutsideLoopback: true });
-    const keys = r.keyRefs(t.keys, `${p}.keys`);
+    const keys = r.keyRefs(t.keys, `${p}.keys`, true);
     if (t.jwksUri == null && keys.length === 0) r.fail(p, 'needs jwksUri or keys');
     if (t.jwksUri != null && t.keys != null) r.fail(p, 'takes jwksUri or keys, not both');
     if (t.audience === undefined || t.audience === null) r.fail(`${p}.audience`, 'is required: tokens minted for other services must not be accepted here (RFC 8725 §3.9)');
