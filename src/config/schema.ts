@@ -75,6 +75,17 @@ export interface RedisConfig {
   commandTimeoutMs: number;
 }
 
+export interface SessionsConfig {
+  /** cookie name; `__Host-gatehouse` by default, `gatehouse` on a plain-http loopback demo */
+  cookie: string;
+  /** the cookie gets `Secure` (false only for a plain-http loopback publicUrl) */
+  secureCookie: boolean;
+  idleTtlMs: number;
+  absoluteTtlMs: number;
+  /** a directory whose .hbs files override the built-in pages */
+  templates: string | null;
+}
+
 export interface GatehouseConfig {
   server: {
     listen: ListenAddress;
@@ -87,8 +98,14 @@ export interface GatehouseConfig {
     keepAliveTimeoutMs: number;
     shutdownTimeoutMs: number;
     maxConnectionsPerUpstream: number;
+    /** HTTPS on server.listen; the files are re-read on SIGHUP */
+    tls: { cert: string; key: string } | null;
+    /** the origin browsers use (redirects, cookies, CSRF); required with sessions */
+    publicUrl: string | null;
   };
   admin: { listen: ListenAddress | null };
+  /** browser sign-in and cookie sessions (SPEC §7); null when off */
+  sessions: SessionsConfig | null;
   issuer: IssuerConfig | null;
   trustedIssuers: readonly TrustedIssuerConfig[];
   verify: {

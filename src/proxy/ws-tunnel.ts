@@ -10,20 +10,24 @@ import type { Duplex } from 'node:stream';
 export class FrameBoundary {
   /** bytes of the current frame's header collected so far */
   private header: number[] = [];
-  /** payload bytes still to come in the current frame */
-  private remaining = 0n;
+  /** payload bytes still to come in the current frame (a Number: 2^53 bytes is beyond any frame a tunnel will carry) */
+  private remaining = 0;
 
   /** true when the bytes seen so far end exactly at a frame boundary */
   get atBoundary(): boolean {
-    return this.header.length === 0 && this.remaining === 0n;
+    return this.header.length === 0 && this.remaining === 0;
   }
 
   /** How many bytes of `chunk`, from its start, complete the current frame (chunk.length when it does not end in it); 0 at a boundary. */
   bytesToBoundary(chunk: Buffer): number {
     const probe = this.clone();
-    for (let i = 0; i < chunk.length; i++) {
-      probe.push(chunk.subarray(i, i + 1));
-      if (probe.atBoundary) return i + 1;
+    let i = 0;
+    while (i < chunk.length) {
+      // skip payload in one step, walk headers byte by byte
+      const step = probe.remaining > 0 ? Math.min(probe.remaining, chunk.length - i) : 1;
+      probe.push(chunk.subarray(i, i + step));
+      i += step;
+      if (probe.atBoundary) return i;
     }
     return chunk.length;
   }
@@ -31,10 +35,10 @@ export class FrameBoundary {
   push(chunk: Buffer): void {
     let i = 0;
     while (i < chunk.length) {
-      if (this.remaining > 0n) {
-        const take = BigInt(Math.min(chunk.length - i, Number(this.remaining > 0x7fffffffn ? 0x7fffffffn : this.remaining)));
+      if (this.remaining > 0) {
+        const take = Math.min(chunk.length - i, this.remaining);
         this.remaining -= take;
-        i += Number(take);
+        i += take;
         continue;
       }
       this.header.push(chunk[i] as number);
@@ -64,12 +68,12 @@ function headerLength(h: readonly number[]): number | null {
   return 2 + ext + (b1 & 0x80 ? 4 : 0);
 }
 
-function payloadLength(h: readonly number[]): bigint {
+function payloadLength(h: readonly number[]): number {
   const len7 = (h[1] as number) & 0x7f;
-  if (len7 < 126) return BigInt(len7);
-  let n = 0n;
+  if (len7 < 126) return len7;
+  let n = 0;
   const bytes = len7 === 126 ? 2 : 8;
-  for (let i = 0; i < bytes; i++) n = (n << 8n) | BigInt(h[2 + i] as number);
+  for (let i = 0; i < bytes; i++) n = n * 256 + (h[2 + i] as number);
   return n;
 }
 

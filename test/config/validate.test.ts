@@ -220,7 +220,7 @@ describe('config validation: unknown keys are errors at every level', () => {
     [{ 'issuer.signingKeys[0].path': 'x.pem' }, 'issuer.signingKeys[0].path'],
     [{ 'issuer.users': { file: 'u.yaml', fiel: 'v.yaml' } }, 'issuer.users.fiel'],
     [{ 'trustedIssuers[0].jwks_uri': 'https://idp.test/certs' }, 'trustedIssuers[0].jwks_uri'],
-    [{ 'trustedIssuers[0].keys': [{ file: 'a.pem', kid: 'x' }], 'trustedIssuers[0].jwksUri': DELETE }, 'trustedIssuers[0].keys[0].kid'],
+    [{ 'trustedIssuers[0].keys': [{ file: 'a.pem', alg: 'x' }], 'trustedIssuers[0].jwksUri': DELETE }, 'trustedIssuers[0].keys[0].alg'],
     [{ 'verify.algorithm': ['ES256'] }, 'verify.algorithm'],
     [{ 'verify.cache.size': 10 }, 'verify.cache.size'],
     [{ 'revocation.redis.host': 'localhost' }, 'revocation.redis.host'],

@@ -5,12 +5,13 @@ import { createReader, type ConfigProblem } from './reader.js';
 import { readRevocation } from './revocation.js';
 import { readRoutes } from './routes.js';
 import { readAdmin, readLog, readServer } from './server.js';
+import { readSessions } from './sessions.js';
 import { readTrustedIssuers } from './trusted-issuers.js';
 import { readVerify } from './verify.js';
 
 export type { ConfigProblem } from './reader.js';
 
-const SECTIONS = ['server', 'admin', 'issuer', 'trustedIssuers', 'verify', 'revocation', 'identity', 'routes', 'log'];
+const SECTIONS = ['server', 'admin', 'issuer', 'trustedIssuers', 'verify', 'revocation', 'identity', 'routes', 'log', 'sessions'];
 
 /**
  * Walks the raw YAML value once, reporting every problem with its YAML path,
@@ -30,7 +31,7 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   const server = readServer(r, root.server);
   const admin = readAdmin(r, root.admin, server.listen);
   const verify = readVerify(r, root.verify);
-  const issuer = readIssuer(r, root.issuer);
+  const issuer = readIssuer(r, root.issuer, root.sessions !== undefined && root.sessions !== null ? server.publicUrl : null);
   const trustedIssuers = readTrustedIssuers(r, root.trustedIssuers, verify, issuer);
   const revocation = readRevocation(r, root.revocation);
   if (server.workers !== 1 && revocation.store === 'memory') {
@@ -38,6 +39,11 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   }
   const identity = readIdentity(r, root.identity);
   const log = readLog(r, root.log);
+  const sessions = readSessions(r, root.sessions, server, issuer);
+  // SPEC §7: with sessions the issuer is the public origin (and must share it when both are set)
+  if (sessions && issuer && server.publicUrl && new URL(issuer.iss).origin !== server.publicUrl) {
+    r.fail('issuer.iss', `must be on server.publicUrl's origin (${server.publicUrl}) when sessions are on: browsers sign in there`);
+  }
   const routes = readRoutes(r, root.routes, server.upstreamTimeoutMs);
   if (issuer === null && trustedIssuers.length === 0 && routes.some((rt) => rt.auth.mode !== 'public')) {
     r.fail('routes', 'some routes need a token but neither issuer nor trustedIssuers is configured, so no token could ever be valid');
@@ -45,5 +51,5 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   checkClaimPaths(r, identity.headers);
 
   if (r.problems.length > 0) return { config: null, problems: r.problems };
-  return { config: { server, admin, issuer, trustedIssuers, verify, revocation, identity, log, routes, sourcePath: null }, problems: r.problems };
+  return { config: { server, admin, sessions, issuer, trustedIssuers, verify, revocation, identity, log, routes, sourcePath: null }, problems: r.problems };
 }

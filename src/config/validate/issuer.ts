@@ -2,7 +2,7 @@ import { DEFAULTS, type IssuerConfig } from '../schema.js';
 import type { Reader } from './reader.js';
 
 /** `issuer:` — Gatehouse's own token service; null when the section is absent. Key and users files are read later, by preflight. */
-export function readIssuer(r: Reader, raw: unknown): IssuerConfig | null {
+export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = null): IssuerConfig | null {
   if (raw === undefined || raw === null) return null;
   const i = r.obj(raw, 'issuer', ['iss', 'audience', 'accessTokenTtl', 'refreshTokenTtl', 'signingKeys', 'users', 'claims', 'throttle']) ?? {};
   const th = r.obj(i.throttle, 'issuer.throttle', ['perUser', 'perIp', 'window']) ?? {};
@@ -12,7 +12,8 @@ export function readIssuer(r: Reader, raw: unknown): IssuerConfig | null {
   if (signingKeys.length === 0 && i.signingKeys !== undefined) r.fail('issuer.signingKeys', 'must list at least one key');
   if (i.signingKeys === undefined) r.fail('issuer.signingKeys', 'is required: the first key signs, the rest verify only');
   const issuer: IssuerConfig = {
-    iss: r.str(i.iss, 'issuer.iss') ?? '',
+    // with sessions, the issuer defaults to the public origin browsers sign in at (SPEC §7)
+    iss: r.str(i.iss, 'issuer.iss', defaultIss ?? undefined) ?? '',
     audience: r.strList(i.audience, 'issuer.audience', [DEFAULTS.issuer.audience], { single: true, nonEmpty: true }),
     accessTokenTtlMs: r.duration(i.accessTokenTtl, 'issuer.accessTokenTtl', DEFAULTS.issuer.accessTokenTtl),
     refreshTokenTtlMs: r.duration(i.refreshTokenTtl, 'issuer.refreshTokenTtl', DEFAULTS.issuer.refreshTokenTtl),
