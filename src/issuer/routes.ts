@@ -9,6 +9,7 @@ import { jwks, openidConfiguration } from './discovery.js';
 import { login } from './login.js';
 import { refresh } from './refresh-grant.js';
 import { logout, oauthRevoke, profile } from './session.js';
+import { signInHandlers, type BrowserDeps } from './sign-in.js';
 import type { TokenResponse } from './token-response.js';
 
 const PUBLIC: AuthRule = { mode: 'public', roles: [], scopes: [], claims: {} };
@@ -24,7 +25,7 @@ const optionalString = (v: unknown): string | undefined => (typeof v === 'string
  * stages. All state (refresh families, failure counters, revocations) lives
  * in the store, so an instance holds nothing another instance would need.
  */
-export function issuerRoutes(deps: IssuerDeps): CompiledRoute[] {
+export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = null): CompiledRoute[] {
   /** Counts each endpoint's outcome (gatehouse_token_requests_total). */
   const counted =
     (path: string, handler: LocalHandler): LocalHandler =>
@@ -41,7 +42,9 @@ export function issuerRoutes(deps: IssuerDeps): CompiledRoute[] {
     builtinRoute(`gatehouse:${path}`, path, auth, Object.fromEntries(Object.entries(handlers).map(([m, h]) => [m, counted(path, h)])));
   const tokens = (res: Parameters<LocalHandler>[1], body: TokenResponse) => sendJson(res, 200, body, NO_STORE);
 
+  const pages = browser ? signInHandlers(deps, browser) : null;
   return [
+    ...(pages ? [route('/auth/sign-in', PUBLIC, pages.signIn), route('/auth/sign-out', PUBLIC, pages.signOut)] : []),
     route('/auth/login', PUBLIC, {
       POST: async (ctx, res) => {
         const body = await readJsonObject(ctx.req, BODY_LIMIT);
