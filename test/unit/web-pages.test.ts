@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPages, PAGE_NAMES, type PageDataMap, type PageName } from '../../src/web/index.js';
+import { createPages, PAGE_NAMES, pageCsp, sendPage, type PageDataMap, type PageName } from '../../src/web/index.js';
 import { BUILT_IN_STYLES, BUILT_IN_TEMPLATES } from '../../src/web/templates.js';
 
 const TYPICAL: PageDataMap = {
@@ -33,6 +34,26 @@ function inlineStyle(html: string): string {
   const m = /<style>([\s\S]*?)<\/style>/.exec(html);
   if (m?.[1] === undefined) throw new Error('no <style> in page');
   return m[1];
+}
+
+/** Captures what sendPage writes. */
+function fakeResponse(): { res: ServerResponse; status: () => number; headers: () => Record<string, string | number>; body: () => string } {
+  let status = 0;
+  let headers: Record<string, string | number> = {};
+  let body = '';
+  const res = {
+    headersSent: false,
+    writeHead(s: number, h: Record<string, string | number>) {
+      status = s;
+      headers = h;
+      return res;
+    },
+    end(b: string) {
+      body = b;
+    },
+    destroy() {},
+  };
+  return { res: res as unknown as ServerResponse, status: () => status, headers: () => headers, body: () => body };
 }
 
 describe('web pages: the built-in templates', () => {
@@ -299,5 +320,53 @@ describe('web pages: operator overrides', () => {
     const html = createPages({ templatesDir: null, productName: 'Acme <Ops>' }).render('sign-in', { csrf: 'c' });
     expect(html).toContain('<title>Sign in · Acme &lt;Ops&gt;</title>');
     expect(html).toContain('to continue to Acme &lt;Ops&gt;');
+  });
+});
+
+describe('sendPage: the headers of SPEC §7', () => {
+  it('sends the page with the CSP that allows exactly its inline style', () => {
+    const html = pages.render('sign-in', TYPICAL['sign-in']);
+    const r = fakeResponse();
+    sendPage(r.res, 401, html, { styleHash: pages.stylesHash() });
+    const hash = createHash('sha256').update(inlineStyle(html), 'utf8').digest('base64');
+    expect(r.status()).toBe(401);
+    expect(r.body()).toBe(html);
+    expect(r.headers()).toEqual({
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(html),
+      'content-security-policy': `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+      'x-frame-options': 'DENY',
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+    });
+  });
+
+  it('defaults to the built-in stylesheet’s hash', () => {
+    const r = fakeResponse();
+    sendPage(r.res, 200, pages.render('signed-out', {}));
+    expect(r.headers()['content-security-policy']).toContain(`style-src ${pages.stylesHash()};`);
+  });
+
+  it('adds form-action origins, and extra headers that cannot replace the security ones', () => {
+    const r = fakeResponse();
+    sendPage(r.res, 429, 'x', { formAction: ['https://client.example', 'http://127.0.0.1:5173', 'com.example.app:'], headers: { 'Retry-After': '30', 'Cache-Control': 'public, max-age=3600', 'Content-Security-Policy': "default-src *" } });
+    expect(r.headers()['retry-after']).toBe('30');
+    expect(r.headers()['cache-control']).toBe('no-store');
+    expect(r.headers()['content-security-policy']).toContain("form-action 'self' https://client.example http://127.0.0.1:5173 com.example.app:;");
+    expect(Object.keys(r.headers()).filter((k) => k.toLowerCase() === 'cache-control')).toHaveLength(1);
+  });
+
+  it('refuses form-action sources that are not origins (no CSP injection through a redirect URI)', () => {
+    for (const bad of ['https://client.example/callback', "https://a.example; script-src 'unsafe-inline'", 'https://a.example https://b.example', '*', "'unsafe-inline'", 'javascript:', 'data:', 'https:', 'HTTP:', ''])
+      expect(() => pageCsp(pages.stylesHash(), [bad]), bad).toThrow(/formAction entries must be origins or schemes/);
+    expect(() => pageCsp('sha256-abc')).toThrow(/styleHash must be/);
+  });
+
+  it('cuts the connection when the response already started', () => {
+    let destroyed = false;
+    const res = { headersSent: true, destroy: () => (destroyed = true) } as unknown as ServerResponse;
+    sendPage(res, 200, 'x');
+    expect(destroyed).toBe(true);
   });
 });
