@@ -28,15 +28,15 @@ export interface SignInPage {
   /** the form's CSRF token (hidden field `csrf`) */
   csrf: string;
   /** the pending flow id (hidden field `flow`; empty when there is none) */
-  flow?: string;
+  flow?: string | undefined;
   /** the username to fill in again after a failed attempt */
-  username?: string;
+  username?: string | undefined;
   /** the one generic failure message, e.g. "The username or password is incorrect" */
-  error?: string;
+  error?: string | undefined;
   /** throttled (429): seconds until the next attempt; shows "Too many attempts. Try again in …" instead of `error` */
-  retryAfter?: number;
+  retryAfter?: number | undefined;
   /** OAuth: the client's display name, "to continue to <client>" */
-  client?: string;
+  client?: string | undefined;
 }
 
 /** GET /auth/sign-in with a session and no flow. The sign-out form posts `csrf` to /auth/sign-out. */
@@ -46,7 +46,7 @@ export interface SignedInPage {
   /** the sign-out form's CSRF token */
   csrf: string;
   /** where "Continue" leads when a flow is pending: a path on this origin ("/app/"), never another origin */
-  continueUrl?: string;
+  continueUrl?: string | undefined;
 }
 
 /** GET /auth/sign-out, and the confirmation page of GET /oauth/logout without an id_token_hint. */
@@ -54,13 +54,13 @@ export interface SignOutPage {
   /** the form's CSRF token (hidden field `csrf`) */
   csrf: string;
   /** the signed-in user's display name, when known */
-  user?: string;
+  user?: string | undefined;
   /** OAuth logout: the display name of the client that asks ("<client> asks you to sign out") */
-  client?: string;
+  client?: string | undefined;
   /** where the form posts: a path on this origin, default /auth/sign-out */
-  action?: string;
+  action?: string | undefined;
   /** OAuth logout: the id of the stored logout request (hidden field `request`) */
-  request?: string;
+  request?: string | undefined;
 }
 
 /** After signing out, where no redirect was asked for. */
@@ -97,11 +97,12 @@ export interface ErrorPage {
   /** e.g. "Your account does not have the role this page requires." */
   message: string;
   /** the way back: a path on this origin; default `/` "Go to the start page" */
-  link?: { href: string; text: string };
+  link?: { href: string; text: string } | undefined;
   /** the request id, as in JSON error bodies, for support requests */
-  requestId?: string;
+  requestId?: string | undefined;
 }
 
+/** (Optional fields also take `undefined`, so a caller passes what it has: `{ csrf, flow: query.flow }`.) */
 export interface PageDataMap {
   'sign-in': SignInPage;
   'signed-in': SignedInPage;

@@ -6,16 +6,16 @@ const BUILT_IN_STYLES_HASH = styleHashOf(BUILT_IN_STYLES);
 
 export interface SendPageOptions {
   /** the page's <style> hash, `pages.stylesHash()`; default: the built-in stylesheet's (wrong when `styles.css` is overridden) */
-  styleHash?: string;
+  styleHash?: string | undefined;
   /**
    * Origins (`https://client.example`) or schemes (`com.example.app:`) a form
    * on this page may lead to besides this origin. Chromium applies
    * form-action to the redirects after a form post, so the consent page needs
    * the origin of the client's redirect URI here.
    */
-  formAction?: readonly string[];
+  formAction?: readonly string[] | undefined;
   /** extra headers (Retry-After, ...); they cannot replace the security headers below */
-  headers?: Readonly<Record<string, string>>;
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /**

@@ -96,8 +96,9 @@ describe('web pages: the built-in templates', () => {
     expect(html).toMatch(/<input id="password" name="password" type="password" autocomplete="current-password" required>/);
     expect(html).toContain('to continue to Gatehouse');
     expect(html).not.toContain('role="alert"');
-    // no flow: the field is still there, empty
+    // no flow: the field is still there, empty; an optional field may be given as undefined
     expect(pages.render('sign-in', { csrf: 'c' })).toContain('<input type="hidden" name="flow" value="">');
+    expect(pages.render('sign-in', { csrf: 'c', flow: undefined, error: undefined, retryAfter: undefined, client: undefined })).toBe(pages.render('sign-in', { csrf: 'c' }));
   });
 
   it('sign-in: the generic error keeps the username and moves the focus to the password', () => {
@@ -174,6 +175,7 @@ describe('web pages: the built-in templates', () => {
     const invalid = pages.render('error', { status: 400, title: 'This sign-in link is invalid or expired', message: 'Start again from the page you wanted.', link: { href: '/auth/sign-in', text: 'Sign in again' } });
     expect(invalid).toContain('<a class="button primary" href="/auth/sign-in">Sign in again</a>');
     expect(invalid).not.toContain('Request ID');
+    expect(pages.render('error', { ...TYPICAL.error, link: undefined, requestId: undefined })).toContain('href="/">Go to the start page</a>');
   });
 
   it('links and form actions must stay on this origin', () => {
