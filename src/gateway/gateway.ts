@@ -1,4 +1,6 @@
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type ServerOptions } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAdminServer } from '../admin/server.js';
 import { loadConfig } from '../config/load.js';
@@ -74,7 +76,15 @@ export class Gateway {
       () => self.gw.rt.store,
       () => self.gw.rt.config.verify.clockToleranceMs,
     );
-    const server = createServer({
+    let tls: { cert: Buffer; key: Buffer } | null;
+    try {
+      tls = readTls(config);
+    } catch (err) {
+      await closeRuntime(rt);
+      await store.close();
+      throw err;
+    }
+    const serverOptions: ServerOptions = {
       maxHeaderSize: config.server.maxHeaderBytes,
       headersTimeout: config.server.headersTimeoutMs,
       requestTimeout: config.server.requestTimeoutMs,
@@ -87,7 +97,9 @@ export class Gateway {
       requireHostHeader: false,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
-    });
+    };
+    // server.tls: HTTPS on the main listener (so __Host- cookies work without another proxy); certificates re-read on SIGHUP
+    const server: Server = tls ? createHttpsServer({ ...serverOptions, ...tls, minVersion: 'TLSv1.2' }) : createServer(serverOptions);
     const admin = config.admin.listen ? createAdminServer({ current: () => self.gw.rt, logger, metrics, warnings: () => self.gw.warnings() }) : null;
     const gw = new Gateway(rt, shared, server, admin, opts.configPath ?? config.sourcePath);
     self.gw = gw;
@@ -150,6 +162,10 @@ export class Gateway {
     try {
       const config = next ?? loadConfig(this.configPath as string);
       rt = await buildRuntime(config, this.shared);
+      // new certificate files (a renewal) apply to new connections; open ones keep theirs
+      const tls = readTls(config);
+      if (tls && 'setSecureContext' in this.server) (this.server as HttpsServer).setSecureContext(tls);
+      else if (tls || config.server.tls !== this.rt.config.server.tls) this.logger.warn('server.tls added or removed: restart to apply it');
       const old = this.rt.config;
       if (config.server.listen.host !== old.server.listen.host || config.server.listen.port !== old.server.listen.port) {
         this.logger.warn('server.listen changed: restart to apply it; other changes are live');
@@ -191,6 +207,20 @@ export class Gateway {
     })();
     return this.stopping;
   }
+}
+
+/** The certificate and key files of server.tls, read now (a start-up error names the file). */
+function readTls(config: GatehouseConfig): { cert: Buffer; key: Buffer } | null {
+  const tls = config.server.tls;
+  if (!tls) return null;
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new StartupError(`server.tls.${what}: ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  return { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') };
 }
 
 function listen(server: Server, addr: ListenAddress, what: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isNavigation } from '../http/browser.js';
 import { sendError } from '../http/respond.js';
 import type { CompiledRoute, RequestContext } from '../pipeline/context.js';
 import { andThen, runStages } from '../pipeline/run.js';
@@ -20,7 +21,8 @@ export function createRequestHandler(deps: ListenerDeps): (req: IncomingMessage,
   const finish = createFinish(deps);
   const refuse = (ctx: RequestContext, res: ServerResponse, err: unknown) => {
     const gw = noteRefusal(ctx, err, deps.logger);
-    sendError(res, gw, ctx.requestId);
+    const page = ctx.credential === 'session' && isNavigation(ctx.req) && deps.current().refusalPage(res, gw.status, ctx.requestId);
+    if (!page) sendError(res, gw, ctx.requestId);
     finish(ctx, gw.status, null);
   };
   const serveLocally = (ctx: RequestContext, res: ServerResponse, route: CompiledRoute) => {

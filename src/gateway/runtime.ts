@@ -1,9 +1,13 @@
 import type { GatehouseConfig } from '../config/schema.js';
-import { IssuerState } from '../issuer/deps.js';
+import type { ServerResponse } from 'node:http';
+import { browserSignIn } from '../issuer/browser.js';
+import { IssuerState, type IssuerDeps } from '../issuer/deps.js';
 import { issuerRoutes } from '../issuer/routes.js';
+import type { PageName } from '../issuer/sign-in.js';
+import { createPages, sendPage } from '../web/index.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { CompiledRoute, StageDeps } from '../pipeline/context.js';
+import type { CompiledRoute, SessionGate, StageDeps } from '../pipeline/context.js';
 import { compileRoutes } from '../pipeline/match.js';
 import { trustedProxyList } from '../proxy/client-address.js';
 import { Forwarder } from '../proxy/forwarder.js';
@@ -44,6 +48,8 @@ export interface Runtime extends StageDeps, ForwardDeps {
   usersState(): UsersFileState | null;
   /** stops watching files; the caller closes the rest */
   readonly users: WatchedUsers | null;
+  /** writes the HTML page for a refusal a signed-in browser navigation gets (403); false when there is none (no sessions, another status) */
+  refusalPage(res: ServerResponse, status: number, requestId: string): boolean;
   nextUpstream(route: CompiledRoute): string;
 }
 
@@ -89,28 +95,45 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     cacheMaxEntries: config.verify.cache.maxEntries,
     onCache: (hit) => metrics.onCache(hit),
   });
-  const builtins =
-    config.issuer && self
-      ? issuerRoutes({
-          issuer: config.issuer,
-          maxTokenBytes: config.verify.maxTokenBytes,
-          signingKeys,
-          self,
-          users,
-          verifier,
-          store,
-          logger,
-          state: shared.issuerState,
-          countRequest: (endpoint, outcome) => metrics.tokenRequests.labels(endpoint, outcome).inc(),
-          onWriteError: () => metrics.storeErrors.labels('write').inc(),
-        })
-      : [];
+  const pages = config.sessions ? createPages({ templatesDir: config.sessions.templates }) : null;
+  const page = pages
+    ? (res: ServerResponse, status: number, name: PageName, data: Record<string, unknown>, headers?: Record<string, string>) =>
+        sendPage(res, status, pages.render(name, data as never), { styleHash: pages.stylesHash(), ...(headers ? { headers } : {}) })
+    : null;
+  let builtins: CompiledRoute[] = [];
+  let sessions: SessionGate | null = null;
+  if (config.issuer && self) {
+    const issuerDeps: IssuerDeps = {
+      issuer: config.issuer,
+      maxTokenBytes: config.verify.maxTokenBytes,
+      signingKeys,
+      self,
+      users,
+      verifier,
+      store,
+      logger,
+      state: shared.issuerState,
+      countRequest: (endpoint, outcome) => metrics.tokenRequests.labels(endpoint, outcome).inc(),
+      onWriteError: () => metrics.storeErrors.labels('write').inc(),
+    };
+    const browser = config.sessions && page ? browserSignIn(issuerDeps, { sessions: config.sessions, publicOrigin: config.server.publicUrl as string, page }) : null;
+    sessions = browser?.gate ?? null;
+    builtins = issuerRoutes(issuerDeps, browser?.browser ?? null);
+  }
+  /** SPEC §7: a signed-in browser navigation refused for a missing role sees a page, not JSON. */
+  const refusalPage = (res: ServerResponse, status: number, requestId: string): boolean => {
+    if (!page || status !== 403) return false;
+    page(res, 403, 'error', { status: 403, title: "You don't have access to this page", message: 'You are signed in, but your account does not have the role this page requires. Ask an administrator for access, or sign in as someone else.', link: { href: '/auth/sign-out', text: 'Sign in as someone else' }, requestId });
+    return true;
+  };
   const counters = new Map<CompiledRoute, number>();
   return {
     config,
     routes: [...builtins, ...compileRoutes(config.routes)],
     logger,
-    sessions: null,
+    sessions,
+    sessionCookie: config.sessions?.cookie ?? null,
+    refusalPage,
     verifier,
     store,
     onStoreError: config.revocation.onStoreError,

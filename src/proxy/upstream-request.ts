@@ -3,18 +3,21 @@ import type { RouteConfig } from '../config/schema.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
 import { isTrusted, plainIp } from './client-address.js';
+import { stripCookies } from '../http/cookies.js';
 import { HOP_BY_HOP, isManaged } from './header-sets.js';
 import { identityValue, type IdentityPlan } from './identity.js';
 
 /** What shaping a request for the upstream needs. */
 export interface UpstreamRequestDeps {
+  /** the session cookie's name: never sent upstream (the app's own cookies are) */
+  readonly sessionCookie: string | null;
   readonly identity: IdentityPlan;
   readonly trusted: BlockList;
   readonly anyTrusted: boolean;
 }
 
 /** The parts of a request context the upstream request is built from: an admitted request on a proxied route. */
-export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity' | 'clientIp' | 'host'>;
+export type ProxiedContext = Pick<RequestContext, 'req' | 'requestId' | 'path' | 'query' | 'identity' | 'clientIp' | 'host' | 'credential' | 'token'>;
 
 /**
  * The header list sent upstream (SPEC §5.7), built from scratch rather than
@@ -50,7 +53,12 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
       if (preserveHost && ctx.host !== '') out.push(name, ctx.host);
       continue;
     }
-    if (lower === 'authorization' && dropAuth) continue;
+    if (lower === 'authorization' && (dropAuth || ctx.credential === 'session')) continue;
+    if (lower === 'cookie' && rt.sessionCookie !== null) {
+      const kept = stripCookies(raw[i + 1] as string, new Set([rt.sessionCookie]));
+      if (kept !== null) out.push(name, kept);
+      continue;
+    }
     if (strip.has(lower) || (lower.includes('_') && strip.has(lower.replaceAll('_', '-')))) continue;
     out.push(name, raw[i + 1] as string);
   }
@@ -67,6 +75,8 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
   if (route.stripPrefix) out.push('x-forwarded-prefix', route.stripPrefix);
   out.push('x-real-ip', ctx.clientIp);
   out.push('x-request-id', ctx.requestId);
+  // a browser session: the upstream gets the access token minted for it, as a bearer client's token (SPEC §7)
+  if (ctx.credential === 'session' && ctx.token !== null && !dropAuth) out.push('authorization', `Bearer ${ctx.token}`);
   if (ctx.identity) out.push(...identityPairs(rt.identity, ctx.identity));
   return out;
 }
