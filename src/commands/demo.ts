@@ -58,7 +58,11 @@ export async function prepareDemo(file: string): Promise<void> {
 
 export function printDemoHelp(file: string, base: string): void {
   err(`
-Try it (demo users: alice@example.com / alice-password with role admin, bob@example.com / bob-password):
+Open ${base}/app/ in a browser: you are sent to the sign-in page, then back to the app
+(the echo shows the X-User-* headers Gatehouse added). Demo users: alice@example.com / alice-password
+with role admin, bob@example.com / bob-password.
+
+Or from a terminal:
   curl ${base}/public/hello                        # public route, no token needed
   curl -i ${base}/api/orders                       # 401: needs a token
   TOKEN=$(curl -s ${base}/auth/login -H 'content-type: application/json' \\

@@ -127,6 +127,9 @@ export class Gateway {
       await store.close();
       throw err;
     }
+    if (config.sessions && !config.sessions.secureCookie) {
+      logger.warn({ publicUrl: config.server.publicUrl, cookie: config.sessions.cookie }, 'sessions on plain http (loopback only): the session cookie is sent without Secure and without the __Host- prefix; use https (server.tls) anywhere else');
+    }
     logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
     return gw;
   }
