@@ -27,7 +27,7 @@ export function readSessions(r: Reader, raw: unknown, server: GatehouseConfig['s
   const idleTtlMs = r.duration(s.idleTtl, 'sessions.idleTtl', '30m');
   const absoluteTtlMs = r.duration(s.absoluteTtl, 'sessions.absoluteTtl', '12h');
   if (idleTtlMs > absoluteTtlMs) r.fail('sessions.idleTtl', 'must not be longer than sessions.absoluteTtl');
-  if (idleTtlMs < 60_000) r.fail('sessions.idleTtl', 'must be at least 1m');
+  if (idleTtlMs < 1000) r.fail('sessions.idleTtl', 'must be at least 1s');
   const templates = s.templates === undefined || s.templates === null ? null : r.str(s.templates, 'sessions.templates');
   return { cookie, secureCookie: secure, idleTtlMs, absoluteTtlMs, templates };
 }
