@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type JWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
+import { describeKeys, keyTable, remoteKeyView } from './fast-verify.js';
 
 export const MAX_JWKS_BYTES = 512 * 1024;
 
@@ -56,6 +57,8 @@ export function staticKeySource(keys: readonly (JWK | StaticKey)[]): KeySource {
       throw err;
     }
   };
+  // the same keys, readable synchronously by the verifier's fast path (fast-verify.ts), which resolves them as above
+  describeKeys(getKey, { kind: 'static', exact: keyTable(list.filter((k) => !k.anyKid).map((k) => k.jwk)), anyKid: anyKid ? keyTable(anyKidKeys) : null });
   return { getKey, ready: () => true, problem: () => null, close: () => {} };
 }
 
@@ -123,7 +126,9 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
     problem = `JWKS ${uri}: ${why}`;
     throw new Error(problem);
   };
+  let fetches = 0;
   const fetchJwks = async (url: string, init: RequestInit): Promise<Response> => {
+    fetches++; // before any await: the fast path's view knows a fetch has started (fast-verify.ts remoteKeyView)
     if (Date.now() - lastFailure < opts.cooldownMs) throw new Error(`JWKS ${uri}: not refetched within ${opts.cooldownMs}ms of a failed attempt`);
     let res: Response;
     try {
@@ -175,6 +180,7 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
       if (cached > 0) logger.warn({ jwksUri: uri, err: message, cachedKeys: cached }, `JWKS refresh failed; the ${cached} cached key${cached === 1 ? ' stays' : 's stay'} in use`);
       else logger.error({ jwksUri: uri, err: message }, "JWKS could not be loaded; this issuer's tokens are refused until it loads");
     });
+  describeKeys(jwks, remoteKeyView(jwks, () => fetches));
   void reload();
   const timer = setInterval(() => {
     lastFailure = 0; // the scheduled refresh is always allowed to try

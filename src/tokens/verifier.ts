@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { invalidToken, type GatewayError } from '../errors.js';
+import { GatewayError, invalidToken } from '../errors.js';
 import { rolesFrom, scopesFrom } from './claims.js';
+import { FALLBACK, checkClaims, keyViewOf, verifySignature, type ClaimFailure, type ClaimRules, type Fallback, type KeyView } from './fast-verify.js';
 
 /** A token that passed every check; what the rest of the pipeline sees. */
 export interface VerifiedToken {
@@ -38,6 +39,15 @@ export interface VerifierOptions {
   maxTokenBytes: number;
   cacheMaxEntries: number;
   onCache?: (hit: boolean) => void;
+  /**
+   * Signatures checked synchronously with node:crypto where the key is known
+   * (fast-verify.ts), else by jose. Default true; false runs every token
+   * through jose (the differential test's reference, the micro-benchmark's
+   * baseline).
+   */
+  fastPath?: boolean;
+  /** ms since the epoch; tests only (the differential test gives jose and the fast path one "now") */
+  clock?: () => number;
 }
 
 const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -45,21 +55,47 @@ const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
 export const REFRESH_TYP = 'refresh+jwt';
 export const ACCESS_TYP = 'at+jwt';
 
+/** An issuer as the verifier uses it: the entry, the jose options, and (when its key source has one) the synchronous key view. */
+interface Issuer {
+  entry: IssuerEntry;
+  rules: ClaimRules;
+  keys: KeyView | undefined;
+}
+
 /**
  * Verifies bearer JWTs against configured issuers. A token seen before and not
  * yet expired costs one cache lookup; revocation is checked by the caller on
- * every request, never cached here.
+ * every request, never cached here. A new token whose key is known is
+ * verified synchronously (fast-verify.ts: node:crypto.verify, jose's claim
+ * rules reproduced); the rest goes through jose.jwtVerify, with the same
+ * results and reasons either way.
  */
 export class Verifier {
-  private readonly byIss = new Map<string, IssuerEntry>();
+  private readonly byIss = new Map<string, Issuer>();
   private readonly cache: LRUCache<string, VerifiedToken> | null;
+  private readonly now: () => number;
+  private readonly clockTolerance: number;
+  private readonly maxTokenAge: number | undefined;
 
   constructor(private readonly opts: VerifierOptions) {
-    for (const entry of opts.issuers) this.byIss.set(entry.iss, entry);
+    this.now = opts.clock ?? Date.now;
+    this.clockTolerance = Math.floor(opts.clockToleranceMs / 1000);
+    this.maxTokenAge = opts.maxTokenAgeMs !== null ? Math.floor(opts.maxTokenAgeMs / 1000) : undefined;
+    // jose throws a TypeError for these; keep that behaviour by never deciding here
+    const saneOptions = Number.isFinite(this.clockTolerance) && this.clockTolerance >= 0 && (this.maxTokenAge === undefined || (Number.isFinite(this.maxTokenAge) && this.maxTokenAge >= 0));
+    const fast = (opts.fastPath ?? true) && saneOptions;
+    for (const entry of opts.issuers) {
+      const rules: ClaimRules = { issuer: entry.iss, audience: [...entry.audience], typ: entry.selfIssued ? ACCESS_TYP : undefined, clockTolerance: this.clockTolerance, maxTokenAge: this.maxTokenAge };
+      this.byIss.set(entry.iss, { entry, rules, keys: fast ? keyViewOf(entry.getKey) : undefined });
+    }
     this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, VerifiedToken>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
   }
 
-  /** Returns synchronously on a cache hit; otherwise a promise. Throws/rejects with GatewayError('invalid_token'). */
+  /**
+   * Returns synchronously on a cache hit and when the fast path verifies the
+   * token; otherwise a promise. A refused token is always a rejected promise
+   * (GatewayError('invalid_token')), never a synchronous throw.
+   */
   verify(token: string): VerifiedToken | Promise<VerifiedToken> {
     const hit = this.cache?.get(token);
     if (hit) {
@@ -67,30 +103,70 @@ export class Verifier {
       return hit;
     }
     this.opts.onCache?.(false);
-    return this.verifyUncached(token);
+    const nowMs = this.now();
+    let decoded: Decoded;
+    let issuer: Issuer;
+    try {
+      decoded = preflight(token, this.opts.maxTokenBytes);
+      issuer = this.issuerFor(decoded);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (issuer.keys) {
+      const outcome = this.verifyFast(decoded, issuer, nowMs);
+      if (outcome instanceof GatewayError) return Promise.reject(outcome);
+      if (outcome !== FALLBACK) {
+        try {
+          return this.accept(token, outcome, issuer.entry, nowMs);
+        } catch (err) {
+          return Promise.reject(err as Error);
+        }
+      }
+    }
+    return this.verifyWithJose(token, issuer);
   }
 
-  private async verifyUncached(token: string): Promise<VerifiedToken> {
-    const { header, payload } = preflight(token, this.opts.maxTokenBytes);
-    const entry = typeof payload.iss === 'string' ? this.byIss.get(payload.iss) : undefined;
-    if (!entry) throw invalidToken(typeof payload.iss === 'string' ? 'unknown_issuer' : 'missing_issuer');
-    if (typeof header.alg !== 'string' || !entry.algorithms.includes(header.alg)) throw invalidToken('alg_not_allowed');
+  private issuerFor({ header, payload }: Decoded): Issuer {
+    const issuer = typeof payload.iss === 'string' ? this.byIss.get(payload.iss) : undefined;
+    if (!issuer) throw invalidToken(typeof payload.iss === 'string' ? 'unknown_issuer' : 'missing_issuer');
+    if (typeof header.alg !== 'string' || !issuer.entry.algorithms.includes(header.alg)) throw invalidToken('alg_not_allowed');
+    return issuer;
+  }
+
+  /** The claims when the token verifies, the error jose's path would give, or FALLBACK when only jose can tell. */
+  private verifyFast({ header, payload, signingInput, signature }: Decoded, issuer: Issuer, nowMs: number): JWTPayload | GatewayError | Fallback {
+    // crit (and with it b64) stays jose's: its extension rules are not reproduced here
+    if (header.crit !== undefined || !issuer.keys) return FALLBACK;
+    const sig = verifySignature(issuer.keys, header.alg as string, header, { signingInput, signature });
+    if (sig === FALLBACK) return FALLBACK;
+    if (sig !== 'ok') return invalidToken(sig);
+    const failed = checkClaims(header, payload, issuer.rules, Math.floor(nowMs / 1000));
+    return failed === null ? payload : claimError(failed);
+  }
+
+  private async verifyWithJose(token: string, { entry }: Issuer): Promise<VerifiedToken> {
     let claims: JWTPayload;
     try {
       const result = await jwtVerify(token, entry.getKey, {
         issuer: entry.iss,
         audience: [...entry.audience],
         algorithms: entry.algorithms,
-        clockTolerance: Math.floor(this.opts.clockToleranceMs / 1000),
+        clockTolerance: this.clockTolerance,
         requiredClaims: ['exp'],
+        ...(this.opts.clock ? { currentDate: new Date(this.opts.clock()) } : {}),
         ...(entry.selfIssued ? { typ: ACCESS_TYP } : {}),
-        ...(this.opts.maxTokenAgeMs !== null ? { maxTokenAge: Math.floor(this.opts.maxTokenAgeMs / 1000) } : {}),
+        ...(this.maxTokenAge !== undefined ? { maxTokenAge: this.maxTokenAge } : {}),
       });
       claims = result.payload;
     } catch (err) {
       throw mapJoseError(err);
     }
-    const now = Date.now() / 1000;
+    return this.accept(token, claims, entry, this.now());
+  }
+
+  /** Gatehouse's own checks on top of jose's rules, the VerifiedToken, and the cache entry. Throws GatewayError. */
+  private accept(token: string, claims: JWTPayload, entry: IssuerEntry, nowMs: number): VerifiedToken {
+    const now = nowMs / 1000;
     const tolerance = this.opts.clockToleranceMs / 1000;
     // jose accepts any JS number; Infinity (JSON 1e309) would mean "never expires".
     if (!Number.isFinite(claims.exp)) throw invalidToken('bad_exp');
@@ -114,7 +190,7 @@ export class Verifier {
     // Cached no longer than verification would pass: until exp, and until the token outgrows maxTokenAge.
     let until = verified.exp * 1000;
     if (this.opts.maxTokenAgeMs !== null && verified.iat !== undefined) until = Math.min(until, verified.iat * 1000 + this.opts.maxTokenAgeMs);
-    const ttl = until - Date.now();
+    const ttl = until - this.now();
     if (this.cache && ttl > 0) this.cache.set(token, verified, { ttl });
     return verified;
   }
@@ -127,6 +203,9 @@ export class Verifier {
 interface Decoded {
   header: Record<string, unknown>;
   payload: JWTPayload;
+  /** `header.payload` as signed (ASCII) */
+  signingInput: Buffer;
+  signature: Buffer;
 }
 
 /**
@@ -141,14 +220,14 @@ export function preflight(token: string, maxBytes: number, kind: 'access' | 'ref
   const [h, p, s] = token.split('.') as [string, string, string];
   const header = decodeSegment(h, 'bad_header');
   const payload = decodeSegment(p, 'bad_payload');
-  canonical(s, 'bad_signature_encoding');
+  const signature = canonical(s, 'bad_signature_encoding');
   if (typeof header.alg !== 'string') throw invalidToken('bad_header');
   for (const name of FORBIDDEN_HEADERS) if (name in header) throw invalidToken('embedded_key_header');
   if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') throw invalidToken('nested_jwt');
   const isRefresh = typeof header.typ === 'string' && header.typ.toLowerCase().replace(/^application\//, '') === REFRESH_TYP;
   if (kind === 'access' && isRefresh) throw invalidToken('refresh_token_as_access');
   if (kind === 'refresh' && !isRefresh) throw invalidToken('not_a_refresh_token');
-  return { header, payload: payload as JWTPayload };
+  return { header, payload: payload as JWTPayload, signingInput: Buffer.from(token.slice(0, h.length + 1 + p.length), 'latin1'), signature };
 }
 
 function canonical(segment: string, reason: string): Buffer {
@@ -170,14 +249,22 @@ function decodeSegment(segment: string, reason: string): Record<string, unknown>
   return value as Record<string, unknown>;
 }
 
+/** The reason a failed claim check is logged and counted under, whichever path found it. */
+function claimReason(claim: string): string {
+  return claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`;
+}
+
+const expired = () => invalidToken('expired', 'The access token expired');
+
+/** The fast path's claim failures as the errors mapJoseError gives for jose's. */
+function claimError(failure: ClaimFailure): GatewayError {
+  return failure === 'expired' ? expired() : invalidToken(claimReason(failure));
+}
+
 /** The one place jose errors become gateway errors. */
 export function mapJoseError(err: unknown): GatewayError {
-  if (err instanceof errors.JWTExpired) return invalidToken('expired', 'The access token expired');
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    const claim = err.claim;
-    const reason = claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`;
-    return invalidToken(reason);
-  }
+  if (err instanceof errors.JWTExpired) return expired();
+  if (err instanceof errors.JWTClaimValidationFailed) return invalidToken(claimReason(err.claim));
   if (err instanceof errors.JWSSignatureVerificationFailed) return invalidToken('bad_signature');
   if (err instanceof errors.JWKSNoMatchingKey) return invalidToken('unknown_kid');
   if (err instanceof errors.JWKSMultipleMatchingKeys) return invalidToken('ambiguous_kid');
