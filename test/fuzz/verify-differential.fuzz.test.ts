@@ -9,7 +9,7 @@ import { GatewayError } from '../../src/errors.js';
 import { FALLBACK, checkClaims, keyViewOf, verifySignature, type ClaimRules } from '../../src/tokens/fast-verify.js';
 import { remoteKeySource, staticKeySource, type KeySource, type StaticKey } from '../../src/tokens/jwks.js';
 import { ACCESS_TYP, Verifier, mapJoseError, preflight, type IssuerEntry, type VerifiedToken } from '../../src/tokens/verifier.js';
-import { seg, signatureFor } from '../tokens/forge.js';
+import { seg, signatureFor } from '../helpers/forge.js';
 import { budget, report } from './settings.js';
 
 /**

@@ -16,7 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import { remoteKeySource, staticKeySource, type KeySource } from '../../src/tokens/jwks.js';
 import { Verifier, type IssuerEntry, type VerifiedToken } from '../../src/tokens/verifier.js';
-import { forge, sleep } from './forge.js';
+import { forge } from '../helpers/forge.js';
+import { sleep } from '../helpers/http.js';
 
 const ISS = 'https://fast.test';
 const REMOTE = 'https://remote-fast.test';
