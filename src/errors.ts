@@ -40,7 +40,6 @@ export const ERROR_TABLE = {
   forbidden: { status: 403, description: 'This request was refused', when: 'a cross-site or forged form or cookie-authenticated request (CSRF), a refused sign-in form' },
   sign_in_required: { status: 302, description: 'Sign in to continue', when: 'a browser navigation without a session on a route with `login: auto` (Location: the sign-in page)' },
   invalid_client: { status: 401, description: 'Client authentication failed', when: 'an unknown client, a missing or wrong client secret, a secret sent by a public client' },
-  unauthorized_client: { status: 400, description: 'This client may not use this grant type', when: "a grant the client's registration does not list" },
   invalid_scope: { status: 400, description: 'The requested scope is invalid or not allowed', when: 'a scope that is unknown or not allowed for the client' },
   server_error: { status: 500, description: 'Internal error', when: 'a bug: logged with its stack, never with request secrets' },
   bad_gateway: { status: 502, description: 'The upstream service could not be reached', when: 'the upstream refused, reset or broke the connection' },

@@ -7,6 +7,9 @@
 export type AuthMode = 'public' | 'optional' | 'required';
 export type ClaimValue = string | number | boolean | null | ClaimValue[];
 
+/** A route's claim condition: equal to a value, or `{ contains: v }` — a list claim that has v among its items (Auth0 `permissions`). */
+export type ClaimRule = ClaimValue | { readonly contains: string | number | boolean };
+
 export interface ListenAddress {
   host: string;
   port: number;
@@ -19,7 +22,7 @@ export interface AuthRule {
   /** every one of these scopes is needed */
   scopes: readonly string[];
   /** dotted claim path -> value it must equal */
-  claims: Readonly<Record<string, ClaimValue>>;
+  claims: Readonly<Record<string, ClaimRule>>;
 }
 
 export interface RouteConfig {
@@ -59,8 +62,11 @@ export interface TrustedIssuerConfig {
   keys: readonly KeyFileRef[];
   audience: readonly string[];
   algorithms: readonly string[];
-  rolesClaim: string;
-  scopeClaim: string;
+  /** dotted claim paths whose values are merged (Keycloak realm and client roles) */
+  rolesClaim: readonly string[];
+  scopeClaim: readonly string[];
+  /** an http:// jwksUri outside loopback is allowed (a private network, e.g. http://keycloak:8080 in compose); warned at start */
+  allowInsecureJwks: boolean;
   jwksRefreshMs: number;
   jwksCooldownMs: number;
   jwksTimeoutMs: number;

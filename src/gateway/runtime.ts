@@ -68,12 +68,13 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     keySources.push({ iss: config.issuer.iss, source });
     const algorithms = [...new Set(signingKeys.map((k) => k.alg))].filter((a) => config.verify.algorithms.includes(a));
     if (algorithms.length === 0) throw new TypeError(`issuer.signingKeys: none of their algorithms (${signingKeys.map((k) => k.alg).join(', ')}) is in verify.algorithms`);
-    self = { iss: config.issuer.iss, audience: config.issuer.audience, algorithms, rolesClaim: 'roles', scopeClaim: 'scope', getKey: source.getKey, selfIssued: true };
+    self = { iss: config.issuer.iss, audience: config.issuer.audience, algorithms, rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: true };
     issuers.push(self);
   }
   for (const t of config.trustedIssuers) {
     let source: KeySource;
     if (t.jwksUri) {
+      if (t.allowInsecureJwks && new URL(t.jwksUri).protocol === 'http:') logger.warn({ iss: t.iss, jwksUri: t.jwksUri }, 'JWKS over plain http (allowInsecureJwks): anyone on that network path can swap the keys; use only inside a private network');
       source = remoteKeySource(t.jwksUri, { refreshMs: t.jwksRefreshMs, cooldownMs: t.jwksCooldownMs, timeoutMs: t.jwksTimeoutMs }, logger);
     } else {
       const keys: StaticKey[] = [];

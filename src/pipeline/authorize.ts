@@ -1,4 +1,4 @@
-import type { AuthRule, ClaimValue } from '../config/schema.js';
+import type { AuthRule, ClaimRule } from '../config/schema.js';
 import { insufficientScope } from '../errors.js';
 import { claimAt } from '../tokens/claims.js';
 import type { VerifiedToken } from '../tokens/verifier.js';
@@ -20,7 +20,8 @@ export function authorize(rule: AuthRule, token: VerifiedToken): void {
   }
 }
 
-function claimEquals(have: unknown, want: ClaimValue): boolean {
+function claimEquals(have: unknown, want: ClaimRule): boolean {
+  if (want !== null && typeof want === 'object' && !Array.isArray(want)) return Array.isArray(have) && have.includes(want.contains);
   if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => have[i] === w);
   return have === want;
 }

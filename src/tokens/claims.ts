@@ -22,14 +22,22 @@ export function claimAt(claims: unknown, path: string): unknown {
  * "user,admin") grants nothing: guessing at separators is how type confusion
  * becomes privilege (SECURITY.md J24).
  */
-export function rolesFrom(claims: JWTPayload, path: string): string[] {
-  const v = claimAt(claims, path);
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+export function rolesFrom(claims: JWTPayload, paths: string | readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const path of typeof paths === 'string' ? [paths] : paths) {
+    const v = claimAt(claims, path);
+    if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') out.add(x);
+  }
+  return [...out];
 }
 
 /** RFC 6749 §3.3 space-separated string, or an array (`scp`, Azure/Okta shape). */
-export function scopesFrom(claims: JWTPayload, path: string): string[] {
-  const v = claimAt(claims, path);
-  if (typeof v === 'string') return v.split(' ').filter((x) => x.length > 0);
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+export function scopesFrom(claims: JWTPayload, paths: string | readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const path of typeof paths === 'string' ? [paths] : paths) {
+    const v = claimAt(claims, path);
+    const list = typeof v === 'string' ? v.split(' ') : Array.isArray(v) ? v : [];
+    for (const x of list) if (typeof x === 'string' && x.length > 0) out.add(x);
+  }
+  return [...out];
 }

@@ -25,8 +25,9 @@ export interface IssuerEntry {
   iss: string;
   audience: readonly string[];
   algorithms: string[];
-  rolesClaim: string;
-  scopeClaim: string;
+  /** claim paths whose values are merged */
+  rolesClaim: readonly string[];
+  scopeClaim: readonly string[];
   getKey: JWTVerifyGetKey;
   /** self-issued tokens must be RFC 9068 at+jwt */
   selfIssued: boolean;

@@ -133,7 +133,7 @@ routes:
     expect(problems).toEqual([]);
     expect(config?.revocation.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config?.routes[2]?.upstreams).toEqual(['http://127.0.0.1:3003', 'http://127.0.0.1:3004']);
-    expect(config?.trustedIssuers[0]?.rolesClaim).toBe('realm_access.roles');
+    expect(config?.trustedIssuers[0]?.rolesClaim).toEqual(['realm_access.roles']);
   });
 });
 
@@ -489,8 +489,8 @@ describe('config validation: defaults', () => {
     expect(c.issuer?.refreshTokenTtlMs).toBe(14 * 86_400_000);
     expect(c.issuer?.users).toBeNull();
     expect(c.trustedIssuers[0]?.algorithms).toEqual(['RS256']);
-    expect(c.trustedIssuers[0]?.rolesClaim).toBe('roles');
-    expect(c.trustedIssuers[0]?.scopeClaim).toBe('scope');
+    expect(c.trustedIssuers[0]?.rolesClaim).toEqual(['roles']);
+    expect(c.trustedIssuers[0]?.scopeClaim).toEqual(['scope']);
     expect(c.trustedIssuers[0]?.audience).toEqual(['api']);
     expect(c.verify.algorithms).toEqual(['ES256', 'EdDSA', 'RS256', 'PS256']);
     expect(c.verify.clockToleranceMs).toBe(30_000);

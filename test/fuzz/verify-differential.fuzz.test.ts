@@ -254,7 +254,7 @@ beforeAll(async () => {
       source = staticKeySource(def.keys.map((k): StaticKey => ({ jwk: publicJwk(signers.get(k.name) as Signer, k.extra), anyKid: k.anyKid === true })));
     }
     sources.push(source);
-    entries.push({ iss: def.iss, audience: def.audience, algorithms: def.algorithms, rolesClaim: 'roles', scopeClaim: 'scope', getKey: source.getKey, selfIssued: def.selfIssued });
+    entries.push({ iss: def.iss, audience: def.audience, algorithms: def.algorithms, rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: def.selfIssued });
     for (const k of def.keys) {
       const signer = signers.get(k.name) as Signer;
       const kid = k.anyKid ? `kc-${k.name}` : (k.extra.kid as string | undefined);

@@ -35,7 +35,7 @@ function makeKey(kid: string): Key {
 }
 const tokenFor = (k: Key, iss: string, extra: Record<string, unknown> = {}) => forge(k.privateKey, { alg: 'ES256', kid: k.kid, typ: 'JWT' }, claims(iss, extra));
 
-const entry = (iss: string, source: KeySource): IssuerEntry => ({ iss, audience: ['api'], algorithms: ['ES256'], rolesClaim: 'roles', scopeClaim: 'scope', getKey: source.getKey, selfIssued: false });
+const entry = (iss: string, source: KeySource): IssuerEntry => ({ iss, audience: ['api'], algorithms: ['ES256'], rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: false });
 const verifierFor = (entries: IssuerEntry[], extra: { fastPath?: boolean; cacheMaxEntries?: number } = {}) =>
   new Verifier({ issuers: entries, clockToleranceMs: 0, maxTokenAgeMs: null, maxTokenBytes: 8192, cacheMaxEntries: extra.cacheMaxEntries ?? 0, ...(extra.fastPath === false ? { fastPath: false } : {}) });
 

@@ -1,5 +1,5 @@
 import { compilePattern } from '../path-pattern.js';
-import { DEFAULTS, type AuthRule, type ClaimValue, type RouteConfig } from '../schema.js';
+import { DEFAULTS, type AuthRule, type ClaimRule, type ClaimValue, type RouteConfig } from '../schema.js';
 import type { Obj, Reader } from './reader.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']);
@@ -87,12 +87,17 @@ function authRule(r: Reader, value: unknown, path: string): AuthRule {
   }
   const o = r.obj(value, path, ['roles', 'scopes', 'claims']);
   if (!o) return base;
-  const claims: Record<string, ClaimValue> = {};
+  const claims: Record<string, ClaimRule> = {};
   if (o.claims !== undefined && o.claims !== null) {
     if (typeof o.claims !== 'object' || Array.isArray(o.claims)) r.fail(`${path}.claims`, 'must be a mapping of claim path to value');
     else
       for (const [k, val] of Object.entries(o.claims as Obj)) {
-        if (!isClaimValue(val) || (typeof val === 'object' && val !== null && !Array.isArray(val))) r.fail(`${path}.claims.${k}`, 'must be a string, number, boolean or list of them');
+        if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
+          const c = val as Obj;
+          const keys = Object.keys(c);
+          if (keys.length === 1 && keys[0] === 'contains' && ['string', 'number', 'boolean'].includes(typeof c.contains)) claims[k] = { contains: c.contains as string | number | boolean };
+          else r.fail(`${path}.claims.${k}`, 'must be a string, number, boolean or list of them to equal, or { contains: value } for a list claim that must include it');
+        } else if (!isClaimValue(val)) r.fail(`${path}.claims.${k}`, 'must be a string, number, boolean or list of them, or { contains: value }');
         else claims[k] = val;
       }
   }

@@ -12,9 +12,10 @@ export function readTrustedIssuers(r: Reader, raw: unknown, verify: GatehouseCon
   if (raw !== undefined && raw !== null && !Array.isArray(raw)) r.fail('trustedIssuers', 'must be a list');
   (Array.isArray(raw) ? raw : []).forEach((item: unknown, idx: number) => {
     const p = `trustedIssuers[${idx}]`;
-    const t = r.obj(item, p, ['iss', 'jwksUri', 'keys', 'audience', 'algorithms', 'rolesClaim', 'scopeClaim', 'jwksRefresh', 'jwksCooldown', 'jwksTimeout']);
+    const t = r.obj(item, p, ['iss', 'jwksUri', 'keys', 'audience', 'algorithms', 'rolesClaim', 'scopeClaim', 'jwksRefresh', 'jwksCooldown', 'jwksTimeout', 'allowInsecureJwks']);
     if (!t) return;
-    const jwksUri = t.jwksUri === undefined || t.jwksUri === null ? null : r.httpUrl(t.jwksUri, `${p}.jwksUri`, { httpsOutsideLoopback: true });
+    const allowInsecureJwks = r.bool(t.allowInsecureJwks, `${p}.allowInsecureJwks`, false);
+    const jwksUri = t.jwksUri === undefined || t.jwksUri === null ? null : r.httpUrl(t.jwksUri, `${p}.jwksUri`, { httpsOutsideLoopback: !allowInsecureJwks });
     const keys = r.keyRefs(t.keys, `${p}.keys`, true);
     if (t.jwksUri == null && keys.length === 0) r.fail(p, 'needs jwksUri or keys');
     if (t.jwksUri != null && t.keys != null) r.fail(p, 'takes jwksUri or keys, not both');
@@ -28,8 +29,9 @@ export function readTrustedIssuers(r: Reader, raw: unknown, verify: GatehouseCon
       keys,
       audience: r.strList(t.audience, `${p}.audience`, [], { single: true, nonEmpty: true }),
       algorithms: algs,
-      rolesClaim: r.str(t.rolesClaim, `${p}.rolesClaim`, DEFAULTS.trustedIssuer.rolesClaim) ?? 'roles',
-      scopeClaim: r.str(t.scopeClaim, `${p}.scopeClaim`, DEFAULTS.trustedIssuer.scopeClaim) ?? 'scope',
+      rolesClaim: r.strList(t.rolesClaim, `${p}.rolesClaim`, [DEFAULTS.trustedIssuer.rolesClaim], { single: true, nonEmpty: true }),
+      scopeClaim: r.strList(t.scopeClaim, `${p}.scopeClaim`, [DEFAULTS.trustedIssuer.scopeClaim], { single: true, nonEmpty: true }),
+      allowInsecureJwks,
       jwksRefreshMs: r.duration(t.jwksRefresh, `${p}.jwksRefresh`, DEFAULTS.trustedIssuer.jwksRefresh),
       jwksCooldownMs: r.duration(t.jwksCooldown, `${p}.jwksCooldown`, DEFAULTS.trustedIssuer.jwksCooldown),
       jwksTimeoutMs: r.duration(t.jwksTimeout, `${p}.jwksTimeout`, DEFAULTS.trustedIssuer.jwksTimeout),
