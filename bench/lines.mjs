@@ -1,5 +1,5 @@
 // Reading what a Gatehouse process prints, shared by bench/children.mjs,
-// bench/servers.mjs and soak/soak.mjs.
+// bench/servers.mjs and soak/soak.mjs (bench/peers.mjs through children.mjs).
 
 /** Calls `onLine` for every complete line `stream` yields. */
 export function eachLine(stream, onLine) {
@@ -18,18 +18,21 @@ export function eachLine(stream, onLine) {
  * code and error, and the reason with its digits folded (`revoked_N`). Lines that are not JSON count as they are.
  */
 export function countLogLines(name, stream, counts) {
-  eachLine(stream, (line) => {
-    let key = line.slice(0, 200);
-    try {
-      const j = JSON.parse(line);
-      const err = j.err ? `: ${typeof j.err === 'string' ? j.err : (j.err.message ?? '')}` : '';
-      key = `${j.msg}${j.code ? ` (${j.code})` : ''}${j.reason ? `: ${String(j.reason).replace(/\d+/g, 'N')}` : ''}${err}`;
-    } catch {
-      // not JSON: keep the raw line
-    }
-    key = `${name}: ${key}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  });
+  eachLine(stream, (line) => countLine(name, line, counts));
+}
+
+/** One line of countLogLines: counted under `${name}: message (code): reason: error`, or as it is when not JSON. */
+function countLine(name, line, counts) {
+  let key = line.slice(0, 200);
+  try {
+    const j = JSON.parse(line);
+    const err = j.err ? `: ${typeof j.err === 'string' ? j.err : (j.err.message ?? '')}` : '';
+    key = `${j.msg}${j.code ? ` (${j.code})` : ''}${j.reason ? `: ${String(j.reason).replace(/\d+/g, 'N')}` : ''}${err}`;
+  } catch {
+    // not JSON: keep the raw line
+  }
+  key = `${name}: ${key}`;
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
 /**
@@ -55,5 +58,22 @@ export function untilListening(cli, name, onOther = () => undefined, ms = 20_000
       if (!ready) reject(new Error(`${name} exited during start-up (${signal ?? code})${[...said, rest()].filter(Boolean).length ? `: ${[...said, rest()].filter(Boolean).join(' | ')}` : ''}`));
     });
     setTimeout(() => reject(new Error(`${name}: not listening after ${ms / 1000} s`)), ms).unref();
+  });
+}
+
+/**
+ * Drains a Gatehouse stdout as cheaply as a log shipper would (bench/peers.mjs, where this reader shares a core
+ * with the load generator): counts lines and bytes without decoding them, and parses only the lines at warn or
+ * above (pino's `"level":40`, 50 and 60), counted by message in `stats.problems` as countLogLines counts them.
+ */
+export function drainLogLines(name, stream, stats) {
+  const LEVELS = ['"level":40', '"level":50', '"level":60'];
+  Object.assign(stats, { lines: 0, bytes: 0, problems: new Map() });
+  stream.on('data', (chunk) => {
+    stats.bytes += chunk.length;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) stats.lines++;
+    if (!LEVELS.some((l) => chunk.includes(l))) return;
+    // a line cut across two chunks is missed here: these counts say that something went wrong, not exactly how often
+    for (const line of chunk.toString('utf8').split('\n')) if (LEVELS.some((l) => line.includes(l))) countLine(name, line, stats.problems);
   });
 }
