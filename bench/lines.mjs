@@ -64,16 +64,32 @@ export function untilListening(cli, name, onOther = () => undefined, ms = 20_000
 /**
  * Drains a Gatehouse stdout as cheaply as a log shipper would (bench/peers.mjs, where this reader shares a core
  * with the load generator): counts lines and bytes without decoding them, and parses only the lines at warn or
- * above (pino's `"level":40`, 50 and 60), counted by message in `stats.problems` as countLogLines counts them.
+ * above (pino's `"level":40`, 50 and 60), counted by message in `stats.problems` as countLogLines counts them,
+ * and the access-log lines of answers that are not 2xx, counted by status and reason in `stats.refusals`.
  */
 export function drainLogLines(name, stream, stats) {
   const LEVELS = ['"level":40', '"level":50', '"level":60'];
-  Object.assign(stats, { lines: 0, bytes: 0, problems: new Map() });
+  const count = (chunk, needle) => {
+    let n = 0;
+    for (let i = chunk.indexOf(needle); i !== -1; i = chunk.indexOf(needle, i + needle.length)) n++;
+    return n;
+  };
+  Object.assign(stats, { lines: 0, bytes: 0, problems: new Map(), refusals: new Map() });
   stream.on('data', (chunk) => {
     stats.bytes += chunk.length;
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) stats.lines++;
-    if (!LEVELS.some((l) => chunk.includes(l))) return;
-    // a line cut across two chunks is missed here: these counts say that something went wrong, not exactly how often
-    for (const line of chunk.toString('utf8').split('\n')) if (LEVELS.some((l) => line.includes(l))) countLine(name, line, stats.problems);
+    stats.lines += count(chunk, '\n');
+    const warn = LEVELS.some((l) => chunk.includes(l));
+    // access-log lines ("msg":"request") whose status is not 2xx: counted by status and reason (the lines are parsed
+    // only when a chunk has some, found by comparing the counts of `"status":` and `"status":2`)
+    const refused = count(chunk, '"status":') > count(chunk, '"status":2');
+    if (!warn && !refused) return;
+    // a line cut across two chunks is missed here: these counts say what went wrong, not exactly how often
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (LEVELS.some((l) => line.includes(l))) countLine(name, line, stats.problems);
+      else if (refused && line.includes('"status":') && !line.includes('"status":2')) {
+        const key = `${name}: ${/"status":(\d+)/.exec(line)?.[1] ?? '?'} ${/"reason":"([^"]*)"/.exec(line)?.[1] ?? ''}`;
+        stats.refusals.set(key, (stats.refusals.get(key) ?? 0) + 1);
+      }
+    }
   });
 }

@@ -38,6 +38,7 @@ function parseWrk(out) {
   const unit = { us: 1e-6, ms: 1e-3, s: 1, m: 60 }[m[3]];
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const tokens = /^tokens (.*)$/m.exec(out)?.[1];
+  const statuses = /^statuses (.*)$/m.exec(out)?.[1];
   // bash's /proc/<pid>/stat after wrk exited: cutime + cstime (fields 16 and 17) are wrk's CPU
   const stat = /^bench-wrk-stat (.*)$/m.exec(out)?.[1];
   const f = stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : null;
@@ -47,6 +48,7 @@ function parseWrk(out) {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     socketErrors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : null,
+    statuses: statuses ? Object.fromEntries(statuses.split(' ').map((kv) => kv.split('=').map(Number))) : null,
     tokens: tokens ? Object.fromEntries(tokens.split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, k === 'mode' ? v : Number(v)])) : null,
     wrkCpuSeconds: f ? (Number(f[13]) + Number(f[14])) / 100 : null,
   };
@@ -68,6 +70,8 @@ export function runWrk({ url, seconds, args, cpus }) {
   const env = { ...process.env };
   if (mode === 'cycle' || mode === 'zipf') env.BENCH_WRK_DYNAMIC = mode;
   else delete env.BENCH_WRK_DYNAMIC;
+  // a diagnostic: wrk counts the statuses in Lua (costs wrk CPU: not for figures)
+  if (process.env.PEERS_STATUSES === '1') env.BENCH_WRK_STATUSES = '1';
   const script = '"$@"; rc=$?; read -r s < /proc/$$/stat; echo "bench-wrk-stat $s"; exit $rc';
   const argv = ['-c', cpus, 'bash', '-c', script, 'bash', 'wrk', `-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-s', LUA, url, '--', ...args];
   return new Promise((resolve, reject) => {
@@ -154,6 +158,7 @@ async function measureOnce(row, { seconds, warmup, backendPid, redisPid, loadCpu
     pinned: Object.keys(affinity).length === 1 && cpuList(Object.keys(affinity)[0] ?? '') === cpuList(row.cpus),
     cache: cache0 && cache1 ? { hit: cache1.hit - cache0.hit, miss: cache1.miss - cache0.miss } : null,
     tokens: w.tokens,
+    ...(w.statuses ? { statuses: w.statuses } : {}),
   };
 }
 
@@ -192,7 +197,7 @@ export async function measureRounds(rows, opts) {
 
 /** The progress line of one kept run (stderr). */
 function runLine(row, x, tag) {
-  const bad = x.non2xx || x.errors ? `  !! ${x.non2xx} non-2xx, ${x.errors} socket errors` : '';
+  const bad = x.non2xx || x.errors ? `  !! ${x.non2xx} non-2xx, ${x.errors} socket errors${x.statuses ? ` ${JSON.stringify(x.statuses)}` : ''}` : '';
   const pin = x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`;
   const cache = x.cache && row.load !== 'none' ? `  cache hit ${x.cache.hit} / miss ${x.cache.miss}` : '';
   const tok = x.tokens?.mode === 'zipf' ? `  users ${x.tokens.users}, renewed ${x.tokens.renewed}` : x.tokens?.mode === 'cycle' ? `  tokens ${x.tokens.sent}${x.tokens.wrapped ? ' (pool wrapped)' : ''}` : '';

@@ -114,14 +114,15 @@ function judge(by, verify, maxOthers) {
   ]) {
     add(4, w2, [w1, w2], (a, b) => {
       const ratio = b.rps / a.rps;
-      // what this box leaves for two workers: both cores less what wrk, the backend, Redis and the bench used (medians)
+      // What this box leaves two workers: both cores less what wrk, the backend, Redis and the bench used meanwhile
+      // (medians); at w2's CPU per request that is at most (2 - load) x (w1 us / w2 us) times a w1 that has its core
+      // to itself (1 core at w1's CPU per request). Other people's processes take more still: see `others`.
       const load = medianOf(b.runs, (x) => (x.cpu.wrk ?? 0) + (x.cpu.backend ?? 0) + (x.cpu.redis ?? 0) + (x.cpu.bench ?? 0));
-      const room = 2 - load;
-      const ceiling = (room * 1e6) / b.cpuUsPerReq / a.rps;
+      const ceiling = (2 - load) * (a.cpuUsPerReq / b.cpuUsPerReq);
       return {
         pass: ratio >= 1.6,
-        values: { rps: b.rps, w1Rps: a.rps, ratio: r2(ratio), min: 1.6, usPerReq: b.cpuUsPerReq, w1UsPerReq: a.cpuUsPerReq, proxyCores: b.proxyCores, w1ProxyCores: a.proxyCores, loadGeneratorCores: r2(load), ceilingRatio: r2(ceiling) },
-        text: `${w2} ${Math.round(b.rps)} req/s = ${ratio.toFixed(2)}x ${w1} (${Math.round(a.rps)}); >= 1.60x [workers used ${b.proxyCores.toFixed(2)} cores vs ${a.proxyCores.toFixed(2)}; wrk + backend + Redis + bench used ${load.toFixed(2)} cores of the same 2, so on this box 2 workers could reach at most ~${ceiling.toFixed(2)}x at ${us(b)}/req]`,
+        values: { rps: b.rps, w1Rps: a.rps, ratio: r2(ratio), min: 1.6, usPerReq: b.cpuUsPerReq, w1UsPerReq: a.cpuUsPerReq, proxyCores: b.proxyCores, w1ProxyCores: a.proxyCores, loadGeneratorCores: r2(load), ceilingRatio: r2(ceiling), others: b.others, w1Others: a.others },
+        text: `${w2} ${Math.round(b.rps)} req/s = ${ratio.toFixed(2)}x ${w1} (${Math.round(a.rps)}); >= 1.60x [cores used ${b.proxyCores.toFixed(2)} vs ${a.proxyCores.toFixed(2)}; CPU per request ${us(b)} vs ${us(a)}; wrk + backend + Redis + bench took ${load.toFixed(2)} of the 2 cores, so here 2 workers could reach at most ~${ceiling.toFixed(2)}x of a w1 alone on its core; other processes took ${b.others.toFixed(2)} / ${a.others.toFixed(2)} cores]`,
       };
     });
   }
@@ -203,20 +204,25 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
     out('Gatehouse warn/error log lines:');
     for (const [k, n] of problems) out(`  ${n} x ${k}`);
   }
+  const refusals = logs.flatMap(([, d]) => [...d.refusals.entries()]);
+  if (refusals.length) {
+    out('Gatehouse answers that were not 2xx (from its access log: status and reason; sanity checks included):');
+    for (const [k, n] of refusals) out(`  ${n} x ${k}`);
+  }
   const others = summary.filter((s) => !s.skipped).map((s) => s.others);
   out(`Other load on this machine during the measured runs: median ${median(others).toFixed(2)} cores, max ${Math.max(...summary.filter((s) => !s.skipped).map((s) => s.othersMax)).toFixed(2)} (runs above ${opts.maxOthers} were measured again, the quietest attempt kept).`);
   out(`took ${Math.round((Date.now() - started) / 1000)} s`);
 
   const json = {
     when: new Date().toISOString(),
-    flags: { seconds: opts.seconds, rounds: opts.rounds, warmup: opts.warmup, quick: opts.quick, only: opts.only, wrk: { threads: WRK_THREADS, connections: CONNECTIONS, keepAlive: true }, proxyCpu: '1', loadCpu: '0', maxOthers: opts.maxOthers, pools: opts.pools, zipf: opts.zipf, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries },
+    flags: { seconds: opts.seconds, rounds: opts.rounds, warmup: opts.warmup, quick: opts.quick, only: opts.only, wrk: { threads: WRK_THREADS, connections: CONNECTIONS, keepAlive: true }, proxyCpu: '1', loadCpu: '0', maxOthers: opts.maxOthers, pools: opts.pools, zipf: opts.zipf, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries, redisCommandTimeout: opts.redisCommandTimeout },
     machine,
     tools,
     backend,
     nodeCryptoVerifyUs: { ...verify, runs: verifyRuns },
     rows: summary,
     verdicts,
-    logs: Object.fromEntries(logs.map(([n, d]) => [n, { lines: d.lines, bytes: d.bytes, problems: Object.fromEntries(d.problems) }])),
+    logs: Object.fromEntries(logs.map(([n, d]) => [n, { lines: d.lines, bytes: d.bytes, problems: Object.fromEntries(d.problems), refusals: Object.fromEntries(d.refusals) }])),
   };
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, 'peers-latest.json');

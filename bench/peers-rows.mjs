@@ -120,7 +120,10 @@ const cli = (workers) => ({
   start: async (c, name) => {
     const [port, adminPort] = [await freePort(), await freePort()];
     const file = join(c.fixtures.dir, `${name}.yaml`);
-    const redis = { url: c.redisUrl, keyPrefix: `bench-peers-${name}:` };
+    // commandTimeout 5s, not the default 500 ms: on a 2-core machine that others load, a Redis ping waiting behind
+    // wrk, the backend and a worker on core 0 can exceed 500 ms; the store is then marked down and every request is
+    // refused (503 store_down) until the next heartbeat: the row would measure that failure path, not the workers
+    const redis = { url: c.redisUrl, keyPrefix: `bench-peers-${name}:`, commandTimeout: c.redisCommandTimeout };
     writeFileSync(file, peersConfig(c, 'info', { listen: port, adminListen: adminPort, workers, redis, cacheEntries: c.workersCacheEntries }), { mode: 0o600 });
     // with PEERS_PROFILE=1 the CLI primary and each worker write their own profile (named by pid) into <profiles>/<name>/
     const execArgv = c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(c.profileDir, name)] : [];

@@ -59,6 +59,8 @@ const opts = {
   // gatehouse-info/-warn: verify.cache.maxEntries (the default); the CLI instances: below the ES256 pool, so that
   // the new-token rows that cycle it still miss (LRU: a token comes back only after being evicted)
   cacheEntries: 100_000,
+  // revocation.redis.commandTimeout of the CLI rows (bench/peers-rows.mjs says why it is not the default 500ms)
+  redisCommandTimeout: env.PEERS_REDIS_TIMEOUT || '5s',
   workersCacheEntries: Math.min(100_000, Math.floor(es256Pool / 2)),
 };
 opts.zipf.users = opts.pools.zipfUsers;
@@ -181,7 +183,7 @@ async function main() {
   const redis = wantRedis ? await startRedis({ fixtures }) : null;
   if (redis) pinTree(redis.child.pid, LOAD_CPU);
   if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
-  const ctx = { fixtures, upstream: backend.origin, backendPort: backend.port, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries, redisUrl: redis?.url ?? null, profileDir: PROFILE_DIR };
+  const ctx = { fixtures, upstream: backend.origin, backendPort: backend.port, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries, redisUrl: redis?.url ?? null, redisCommandTimeout: opts.redisCommandTimeout, profileDir: PROFILE_DIR };
   const names = [...new Set(live.map((r) => r.server))];
   const handles = new Map();
   for (const name of names) {

@@ -10,6 +10,9 @@
 --        replaced ttl seconds after it was issued (a per-user phase, as if tokens were issued at random
 --        times), by the next unused token of FRESH from line N+1 (cycling if FRESH runs out).
 --
+-- With BENCH_WRK_STATUSES=1 in wrk's environment (bench/peers.mjs PEERS_STATUSES=1, a diagnostic: wrk then hands
+-- every response to Lua, which costs it CPU) the statuses are counted and printed: `statuses 200=N 503=M ...`.
+--
 -- One wrk thread (-t1) is assumed: each thread would otherwise run its own copy of the sequence. When wrk ends,
 -- `done` prints one line the bench parses:
 --   tokens mode=cycle sent=<requests built> next=<offset to continue from> pool=<tokens in FILE> wrapped=<0|1>
@@ -144,8 +147,21 @@ elseif dynamic == "zipf" then
   request = zipf_request
 end
 
+statuses = ""
+local status_counts = {}
+if os.getenv("BENCH_WRK_STATUSES") == "1" then
+  response = function(status, headers, body)
+    status_counts[status] = (status_counts[status] or 0) + 1
+    local parts = {}
+    for k, v in pairs(status_counts) do parts[#parts + 1] = k .. "=" .. v end
+    statuses = table.concat(parts, " ")
+  end
+end
+
 function done(summary, latency, requests)
   for _, t in ipairs(threads) do
+    local st = t:get("statuses")
+    if st and #st > 0 then io.write("statuses " .. st .. "\n") end
     local m = t:get("mode")
     if m == "cycle" then
       io.write(string.format("tokens mode=cycle sent=%d next=%d pool=%d wrapped=%d\n", t:get("sent"), t:get("next_offset"), t:get("pool"), t:get("wrapped")))
