@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { coreBusySeconds, descendants, treeAffinity, treeCpuSeconds } from './proc.mjs';
+import { coreBusySeconds, cpuSeconds, descendants, treeAffinity, treeCpuSeconds } from './proc.mjs';
 
 const LUA = join(dirname(fileURLToPath(import.meta.url)), 'wrk', 'tokens.lua');
 
@@ -99,6 +99,8 @@ function snapshot(pids) {
   const u = process.cpuUsage();
   return {
     t: performance.now() / 1000,
+    // the proxy's main thread alone (its event loop, for Node.js): the rest is helper threads (libuv's pool, GC)
+    main: pids.proxy ? cpuSeconds(pids.proxy, pids.proxy) : null,
     cores: coreBusySeconds(),
     self: (u.user + u.system) / 1e6,
     trees: Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? treeCpuSeconds(pid) : null])),
@@ -147,6 +149,8 @@ async function measureOnce(row, { seconds, warmup, backendPid, redisPid, loadCpu
     socketErrors: w.socketErrors,
     errors: w.socketErrors ? Object.values(w.socketErrors).reduce((a, b) => a + b, 0) : 0,
     cpuUsPerReq: proxy === null || w.requests === 0 ? null : Math.round((proxy * 1e6 * 10) / w.requests) / 10,
+    // of which the main thread of the proxy's first process (for the CLI rows: the primary, which forwards nothing)
+    mainUsPerReq: s0.main === null || s1.main === null || w.requests === 0 ? null : Math.round(((s1.main - s0.main) * 1e6 * 10) / w.requests) / 10,
     // share of one core used over the run (1.00 = one core busy all the time)
     cpu: { proxy: r2(proxy / wall), backend: r2(used('backend') / wall), redis: redisPid ? r2(used('redis') / wall) : undefined, wrk: r2(w.wrkCpuSeconds / wall), bench: r2((s1.self - s0.self) / wall) },
     cores,

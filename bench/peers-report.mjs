@@ -22,6 +22,7 @@ function summarise(rows, runs) {
       ...base,
       rps: r1(medianOf(rs, (x) => x.rps)),
       cpuUsPerReq: r1(medianOf(rs, (x) => x.cpuUsPerReq)),
+      mainUsPerReq: r1(medianOf(rs, (x) => x.mainUsPerReq)),
       proxyCores: r2(medianOf(rs, (x) => x.cpu.proxy)),
       others: r2(medianOf(rs, (x) => x.others)),
       othersMax: r2(Math.max(...rs.map((x) => x.others))),
@@ -191,6 +192,13 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   if (lines.length) {
     out('Gatehouse CPU per request beyond the raw pass-through:');
     lines.forEach((l) => out(l));
+  }
+  // Node.js rows in one process: what the event loop's thread did, and what other threads did (libuv's pool:
+  // WebCrypto jobs of jose, log writes; V8's GC helpers)
+  const split = summary.filter((x) => !x.skipped && x.mainUsPerReq !== null && x.cpuUsPerReq !== null && x.gatehouse?.launcher !== 'cli' && !/^(haproxy|nginx)/.test(x.row));
+  if (split.length) {
+    out('Main thread / other threads, us per request (Node.js rows, one process):');
+    out(`  ${split.map((x) => `${x.row} ${x.mainUsPerReq.toFixed(0)} / ${(x.cpuUsPerReq - x.mainUsPerReq).toFixed(0)}`).join('; ')}`);
   }
   const zipf = by['gatehouse-zipf-es256'];
   if (zipf && !zipf.skipped) {
