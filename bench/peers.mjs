@@ -46,7 +46,7 @@ const opts = {
   rounds: numberEnv('PEERS_ROUNDS', QUICK ? 1 : 3, 1),
   warmup: numberEnv('PEERS_WARMUP', QUICK ? 1 : 2, 0),
   maxOthers: numberEnv('PEERS_MAX_OTHERS', 0.25, 0, false),
-  maxRetries: 12,
+  maxRetries: numberEnv('PEERS_MAX_RETRIES', 12, 0),
   only: env.PEERS_ONLY ? env.PEERS_ONLY.split(',').map((s) => s.trim()) : null,
   pools: {
     es256: es256Pool,
