@@ -75,15 +75,23 @@ export function drainLogLines(name, stream, stats) {
     return n;
   };
   Object.assign(stats, { lines: 0, bytes: 0, problems: new Map(), refusals: new Map() });
-  stream.on('data', (chunk) => {
-    stats.bytes += chunk.length;
+  let rest = Buffer.alloc(0); // the start of a line that the next chunk ends
+  stream.on('data', (data) => {
+    stats.bytes += data.length;
+    const end = data.lastIndexOf(10) + 1;
+    if (end === 0) {
+      rest = Buffer.concat([rest, data]);
+      return;
+    }
+    // complete lines only: the tail of one chunk and the head of the next are one line
+    const chunk = rest.length ? Buffer.concat([rest, data.subarray(0, end)]) : data.subarray(0, end);
+    rest = Buffer.from(data.subarray(end));
     stats.lines += count(chunk, '\n');
     const warn = LEVELS.some((l) => chunk.includes(l));
     // access-log lines ("msg":"request") whose status is not 2xx: counted by status and reason (the lines are parsed
     // only when a chunk has some, found by comparing the counts of `"status":` and `"status":2`)
     const refused = count(chunk, '"status":') > count(chunk, '"status":2');
     if (!warn && !refused) return;
-    // a line cut across two chunks is missed here: these counts say what went wrong, not exactly how often
     for (const line of chunk.toString('utf8').split('\n')) {
       if (LEVELS.some((l) => line.includes(l))) countLine(name, line, stats.problems);
       else if (refused && line.includes('"status":') && !line.includes('"status":2')) {

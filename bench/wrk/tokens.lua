@@ -2,9 +2,9 @@
 --
 --   wrk -t1 -c50 -d10s -s bench/wrk/tokens.lua URL -- mode=none
 --   wrk ... -- mode=fixed file=TOKENS                    the first token of FILE on every request
---   wrk ... -- mode=cycle file=TOKENS offset=N           a different token on every request: FILE's tokens
---                                                          (one per line) in order from line N+1, cycling
---   wrk ... -- mode=zipf file=USERS renew=FRESH s=1 ttl=60 offset=N seed=S
+--   BENCH_WRK_DYNAMIC=cycle wrk ... -- mode=cycle file=TOKENS offset=N
+--        a different token on every request: FILE's tokens (one per line) in order from line N+1, cycling
+--   BENCH_WRK_DYNAMIC=zipf wrk ... -- mode=zipf file=USERS renew=FRESH s=1 ttl=60 offset=N seed=S
 --        a realistic mix: user u (line u of USERS holds its current token) is drawn per request from a Zipf
 --        distribution with exponent s over all users (user 1 the most frequent); each user's token is
 --        replaced ttl seconds after it was issued (a per-user phase, as if tokens were issued at random
