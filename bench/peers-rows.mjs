@@ -24,10 +24,11 @@ export const BOTH_CPUS = '0,1';
  * request carries, for bench/wrk/tokens.lua — `none`, `fixed` (the one repeated ES256 token), `cycle` over the
  * `pool` (a different token on every request), `zipf` (the realistic mix). Where the proxy runs, and the tool
  * without which the row is skipped (said so in the table), are its server's: `cpus` (default PROXY_CPU, alone) and
- * `needs`.
+ * `needs`. `noAuth`: sends a token but checks none (no refusal expected in the sanity check).
  */
 export const ROWS = [
   { name: 'raw-undici', server: 'raw-undici', load: 'none', what: 'undici Pool.stream pass-through, no auth: the reference' },
+  { name: 'raw-undici-bearer', server: 'raw-undici', load: 'fixed', noAuth: true, what: "raw undici sent the cached-token rows' request (the same ~400-byte Authorization header), no auth" },
   { name: 'gatehouse-public-info', server: 'gatehouse-info', path: '/public/hello', load: 'none', what: 'Gatehouse, public route, info access log to a drained pipe' },
   { name: 'gatehouse-cached-es256-info', server: 'gatehouse-info', load: 'fixed', what: 'Gatehouse, one repeated ES256 token (cache hit), log info' },
   { name: 'gatehouse-cached-es256-warn', server: 'gatehouse-warn', load: 'fixed', what: 'Gatehouse, one repeated ES256 token (cache hit), log warn' },
