@@ -95,8 +95,8 @@ function cpuShares(cpu0, cpu1, seconds) {
   return { cpu, procs, changed };
 }
 
-/** Gatehouse's token-cache counters from its admin /metrics; null for a server without an admin port. */
-async function cacheCounters(adminPort) {
+/** Gatehouse's token-cache counters from its admin /metrics; null for a server without an admin port (also bench/peers.mjs). */
+export async function cacheCounters(adminPort) {
   if (!adminPort) return null;
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   const read = (result) => Number(new RegExp(`^gatehouse_token_cache_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);

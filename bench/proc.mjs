@@ -1,7 +1,9 @@
 // Process-tree helpers on Linux /proc, shared by bench/measure.mjs (CPU
 // accounting of a Gatehouse primary and its workers) and bench/servers.mjs
-// (stopping what a wrapper started), and per-process CPU time for
-// bench/measure.mjs and bench/wrk-check.mjs. Elsewhere they find nothing.
+// (stopping what a wrapper started), per-process CPU time for
+// bench/measure.mjs and bench/wrk-check.mjs, and for bench/peers.mjs the CPU
+// of a process tree, the cores its threads may run on, and each core's busy
+// time. Elsewhere they find nothing.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Parent pid of every process, from /proc/<pid>/stat (field 4, after the command name in parentheses). */
@@ -62,4 +64,52 @@ export function cpuSeconds(pid, tid = null) {
   } catch {
     return null;
   }
+}
+
+/** CPU seconds so far of `pid` and all its descendants (every thread of each); null if `pid` itself is gone. */
+export function treeCpuSeconds(pid) {
+  const own = cpuSeconds(pid);
+  if (own === null) return null;
+  return descendants(pid).reduce((sum, kid) => sum + (cpuSeconds(kid) ?? 0), own);
+}
+
+/**
+ * The CPUs every thread of `pid` and of its descendants may run on (Cpus_allowed_list of
+ * /proc/<pid>/task/<tid>/status), as { 'list': thread count }: one key when all are pinned alike.
+ */
+export function treeAffinity(pid) {
+  const lists = {};
+  for (const p of [pid, ...descendants(pid)]) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8'))?.[1] ?? '?';
+        lists[list] = (lists[list] ?? 0) + 1;
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return lists;
+}
+
+/** Busy CPU seconds so far of each core (user nice system irq softirq steal; not idle, not iowait), from /proc/stat: { 0: s, 1: s, … }. */
+export function coreBusySeconds() {
+  const out = {};
+  try {
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const f = m[2].trim().split(/\s+/).map(Number);
+      out[m[1]] = ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / TICK;
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
 }

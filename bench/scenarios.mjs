@@ -170,10 +170,19 @@ export async function writeFixtures(dir) {
 /**
  * The Gatehouse config of every bench instance. `listen`/`adminListen`: ports (0 = any; the CLI instances get
  * ports chosen here, since a primary with workers does not report them); `workers`: server.workers (more than one
- * only through the CLI); `redis`: { url, keyPrefix } for revocation.store: redis, else the memory store.
+ * only through the CLI); `redis`: { url, keyPrefix, commandTimeout? } for revocation.store: redis, else the memory
+ * store;
+ * `cacheEntries`: verify.cache.maxEntries (0: no cache); `trustedIssuers`: [{ iss, keyFile, alg }], external
+ * issuers with a static public key (bench/peers.mjs: an RS256 IdP), their algorithms added to verify.algorithms.
  */
-export function gatehouseConfig(c, level, { listen = 0, adminListen = 0, workers = 1, redis = null } = {}) {
-  const store = redis ? `redis\n  redis:\n    url: ${JSON.stringify(redis.url)}\n    keyPrefix: ${JSON.stringify(redis.keyPrefix)}` : 'memory';
+export function gatehouseConfig(c, level, { listen = 0, adminListen = 0, workers = 1, redis = null, cacheEntries = c.cacheEntries, trustedIssuers = [] } = {}) {
+  const store = redis
+    ? `redis\n  redis:\n    url: ${JSON.stringify(redis.url)}\n    keyPrefix: ${JSON.stringify(redis.keyPrefix)}${redis.commandTimeout ? `\n    commandTimeout: ${redis.commandTimeout}` : ''}`
+    : 'memory';
+  const algorithms = [...new Set(['ES256', ...trustedIssuers.map((t) => t.alg)])];
+  const trusted = trustedIssuers.length
+    ? `trustedIssuers:\n${trustedIssuers.map((t) => `  - iss: ${JSON.stringify(t.iss)}\n    keys: [{ file: ${JSON.stringify(t.keyFile)} }]\n    audience: ${AUD}\n    algorithms: [${t.alg}]\n`).join('')}`
+    : '';
   return `
 server:
   listen: 127.0.0.1:${listen}
@@ -188,9 +197,9 @@ issuer:
   users:
     file: ${JSON.stringify(c.fixtures.usersFile)}
   throttle: { perUser: ${THROTTLE}, perIp: ${THROTTLE}, window: 15m }
-verify:
-  algorithms: [ES256]
-  cache: { maxEntries: ${c.cacheEntries} }
+${trusted}verify:
+  algorithms: [${algorithms.join(', ')}]
+  cache: { maxEntries: ${cacheEntries} }
 revocation:
   store: ${store}
 log:

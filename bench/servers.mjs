@@ -6,20 +6,26 @@
 //   node bench/servers.mjs http-proxy <upstream-origin>
 //   node bench/servers.mjs undici-jose <upstream-origin>    raw-undici + bare jose.jwtVerify per request
 //   node bench/servers.mjs undici-es256 <upstream-origin>   raw-undici + a bare synchronous ES256 signature check
-//                                               (both: public JWK, iss and aud in $BENCH_VERIFY_KEY as JSON)
+//                                               (both: public JWK, iss, aud and alg (default ES256) in
+//                                               $BENCH_VERIFY_KEY as JSON)
+//   node bench/servers.mjs fastify-jwt <upstream-origin>    fastify + @fastify/jwt (fast-jwt, no verifier cache)
+//                                               + @fastify/reply-from ($BENCH_VERIFY_KEY: { pem, iss, aud, alg })
 //   node bench/servers.mjs gatehouse            (config text in $BENCH_GATEHOUSE_CONFIG)
 //   node bench/servers.mjs gatehouse-cli <config-file> <listen-port>
 //                                               `node dist/cli.js start -c <config-file>` as a child
 //                                               (the CLI forks server.workers processes itself)
 //   node bench/servers.mjs redis <data-dir>     redis-server from PATH, loopback, persistence off
+//   node bench/servers.mjs native <port> <argv-json>
+//                                               a program that is not Node.js (nginx, haproxy: bench/peers.mjs),
+//                                               spawned as `argv` says, ready once it accepts connections on <port>
 //
 // Started by bench/children.mjs with an IPC channel: the child listens on a free
 // loopback port, sends { ready: true, port, adminPort?, pid }, and exits when the
 // parent asks it to, when it receives SIGTERM/SIGINT, or when the parent goes
 // away (IPC disconnect), so no server can outlive a benchmark run. The
-// `gatehouse-cli` and `redis` kinds supervise a process of their own (the CLI
-// primary and its workers, redis-server) and stop it, the whole tree, before
-// they exit.
+// `gatehouse-cli`, `redis` and `native` kinds supervise a process of their own
+// (the CLI primary and its workers, redis-server, nginx or haproxy) and stop
+// it, the whole tree, before they exit; the pid they report is that process's.
 import { spawn } from 'node:child_process';
 import { createServer, Agent } from 'node:http';
 import { connect } from 'node:net';
@@ -122,9 +128,9 @@ const bearer = (req) => {
  */
 async function startUndiciJose(origin) {
   const { importJWK, jwtVerify } = await import('jose');
-  const { jwk, iss, aud } = JSON.parse(process.env.BENCH_VERIFY_KEY ?? '{}');
-  const key = await importJWK(jwk, 'ES256');
-  const opts = { issuer: iss, audience: aud, algorithms: ['ES256'] };
+  const { jwk, iss, aud, alg = 'ES256' } = JSON.parse(process.env.BENCH_VERIFY_KEY ?? '{}');
+  const key = await importJWK(jwk, alg);
+  const opts = { issuer: iss, audience: aud, algorithms: [alg] };
   return startUndici(origin, (req) => {
     const token = bearer(req);
     return token === null ? false : jwtVerify(token, key, opts).then(() => true, () => false);
@@ -141,6 +147,33 @@ async function startUndiciEs256(origin) {
     if (dot < 0) return false;
     return verify('sha256', Buffer.from(token.slice(0, dot)), key, Buffer.from(token.slice(dot + 1), 'base64url'));
   });
+}
+
+/**
+ * A peer built the way a Node.js team would build one with the fastify ecosystem (bench/peers.mjs): fastify,
+ * @fastify/jwt verifying the bearer token in an onRequest hook (fast-jwt underneath, its verifier cache off, as
+ * by default: every new token is a full verification; alg, iss, aud and exp checked), and @fastify/reply-from
+ * (undici) forwarding to the upstream. 401 without a valid token.
+ */
+async function startFastifyJwt(origin) {
+  const { default: Fastify } = await import('fastify');
+  const { default: fastifyJwt } = await import('@fastify/jwt');
+  const { default: replyFrom } = await import('@fastify/reply-from');
+  const { pem, iss, aud, alg = 'RS256' } = JSON.parse(process.env.BENCH_VERIFY_KEY ?? '{}');
+  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
+  // verify only: fast-jwt needs no private key for that
+  await app.register(fastifyJwt, { secret: { public: pem }, verify: { algorithms: [alg], allowedIss: iss, allowedAud: aud, cache: false } });
+  await app.register(replyFrom, { base: origin, undici: { connections: 256, pipelining: 1, keepAliveTimeout: 4000 } });
+  app.addHook('onRequest', async (request, reply) => {
+    try {
+      await request.jwtVerify();
+    } catch {
+      return reply.code(401).send();
+    }
+  });
+  app.all('/*', (request, reply) => reply.from(request.url));
+  await app.listen({ host: HOST, port: 0 });
+  return { port: app.server.address().port, close: () => app.close() };
 }
 
 /** Raw pass-through on http-proxy with a keep-alive agent. */
@@ -244,6 +277,35 @@ async function startRedis(dir) {
   }
 }
 
+/**
+ * A program that is not Node.js (nginx, haproxy), supervised like redis-server: spawned as `argv` says (bench/peers.mjs
+ * puts `taskset -c N` in front, which execs the program, so the pid is the program's), ready once it accepts
+ * connections on `port` (chosen by the parent and written into the program's config), stopped with SIGTERM (nginx
+ * and haproxy: fast shutdown) and SIGKILL, with everything it forked, after 3 s.
+ */
+async function startNative(port, argvJson) {
+  const [cmd, ...args] = JSON.parse(argvJson);
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  spawned.add(proc);
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(signal ?? code)));
+  const spawnError = new Promise((resolve) => proc.once('error', resolve));
+  const up = await Promise.race([waitForPort(Number(port), 10_000), exited.then((how) => `exited (${how})`), spawnError.then((e) => `cannot start ${cmd}: ${e.message}`)]);
+  if (up !== true) throw new Error(`${args.join(' ')}: ${up === false ? `not listening on ${port} after 10 s` : up}`);
+  return {
+    port: Number(port),
+    pid: proc.pid,
+    exited,
+    close: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(killSpawned, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+    forceMs: 4500,
+  };
+}
+
 /** true once something accepts connections on the port, false after `ms`. */
 async function waitForPort(port, ms) {
   const deadline = Date.now() + ms;
@@ -274,9 +336,11 @@ const starters = {
   'http-proxy': () => startHttpProxy(upstream),
   'undici-jose': () => startUndiciJose(upstream),
   'undici-es256': () => startUndiciEs256(upstream),
+  'fastify-jwt': () => startFastifyJwt(upstream),
   gatehouse: startGatehouse,
   'gatehouse-cli': () => startGatehouseCli(upstream, extra),
   redis: () => startRedis(upstream),
+  native: () => startNative(upstream, extra),
 };
 
 async function main() {
