@@ -14,7 +14,8 @@ import { ARGON2_PARAMS, hashPassword } from '../dist/tokens/passwords.js';
 import { freePort, startChild } from './children.mjs';
 import { CONNECTIONS } from './measure.mjs';
 
-export const ISS = 'http://gatehouse.bench';
+// a loopback origin: Gatehouse's sessions need issuer.iss on server.publicUrl's origin, and plain http only on loopback
+export const ISS = 'http://127.0.0.1';
 export const AUD = 'api';
 /** The claims of every bench token: the repeated one (Gatehouse's own signAccessToken) and the new-token pool (bench/tokens.mjs). */
 export const TOKEN_CLAIMS = { iss: ISS, aud: AUD, ttlSeconds: 3600, roles: ['user'], scope: 'read write' };
@@ -70,6 +71,15 @@ export const SCENARIOS = [
     target: { vs: 'raw-undici-bearer', label: 'undici-bearer', min: 0.45, what: 'new valid token every request (no cache hits), against the raw pass-through sent the same request' },
   },
   { name: 'gatehouse-token-cached-log-info', server: 'gatehouse-log-info', auth: 'repeated', what: 'as token-cached, log level info to /dev/null' },
+  // issue "Web sign-in": a browser session's request must cost about what a cached token's does (no store round trip)
+  {
+    name: 'gatehouse-session',
+    server: 'gatehouse',
+    path: '/app/hello',
+    auth: 'session',
+    what: 'Gatehouse, one browser session cookie (signed in once through the form)',
+    target: { vs: 'gatehouse-token-cached', label: 'token-cached', min: 0.9, what: 'cookie-authenticated request against a cached-token request' },
+  },
   // issue #4: the Redis store must not slow the hot path (it reads a local mirror), and workers must scale.
   // First the Redis store (one process, Gateway.start), then the CLI with server.workers 1 and 2 (Redis store).
   {
@@ -187,6 +197,7 @@ export function gatehouseConfig(c, level, { listen = 0, adminListen = 0, workers
 server:
   listen: 127.0.0.1:${listen}
   workers: ${workers}
+  publicUrl: ${ISS}
 admin:
   listen: 127.0.0.1:${adminListen}
 issuer:
@@ -200,6 +211,7 @@ issuer:
 ${trusted}verify:
   algorithms: [${algorithms.join(', ')}]
   cache: { maxEntries: ${cacheEntries} }
+sessions: {}
 revocation:
   store: ${store}
 log:
@@ -211,6 +223,10 @@ routes:
     auth: public
   - name: api
     match: { path: /api/** }
+    upstream: ${c.upstream}
+    auth: required
+  - name: app
+    match: { path: /app/** }
     upstream: ${c.upstream}
     auth: required
 `;
@@ -296,6 +312,21 @@ export async function startServers(scenarios, c) {
 }
 
 // ----------------------------------------------------------------- requests
+
+/** Signs the bench user in through Gatehouse's sign-in form, as a browser on ISS would; returns the session cookie pair. */
+async function signInCookie(origin) {
+  const page = await (await fetch(`${origin}/auth/sign-in`)).text();
+  const field = (name) => new RegExp(`name="${name}" value="([^"]*)"`).exec(page)?.[1] ?? '';
+  const res = await fetch(`${origin}/auth/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ISS, 'sec-fetch-site': 'same-origin' },
+    body: new URLSearchParams({ username: BENCH_USER, password: BENCH_PASSWORD, csrf: field('csrf'), flow: field('flow') }).toString(),
+  });
+  const cookie = res.headers.get('set-cookie')?.split(';')[0];
+  if (res.status !== 303 || !cookie) throw new Error(`bench sign-in answered ${res.status}`);
+  return cookie;
+}
 
 /** POST a JSON body; resolves with the status and the parsed JSON answer (null if none). */
 async function postJson(url, body) {
@@ -408,6 +439,15 @@ export function runnable(s, { servers, redis, fixtures, tokens }) {
     r.tokens = counter;
     r.load.requests = [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[counter.sent++ % tokens.length]}` } }) }];
     sanityAuth = `Bearer ${tokens[tokens.length - 1]}`;
+  } else if (s.auth === 'session') {
+    // one sign-in through the form (outside the measurement), then every request carries the session cookie
+    let cookie = null;
+    r.prepare = async () => ({ headers: { cookie: (cookie ??= await signInCookie(origin)) } });
+    r.sanity = async () => {
+      const res = await fetch(url, { headers: { cookie: (cookie ??= await signInCookie(origin)) }, redirect: 'manual' });
+      await res.arrayBuffer();
+      return res.status;
+    };
   } else if (s.auth === 'login') {
     r.load = { ...r.load, method: 'POST', headers: { 'content-type': 'application/json' }, body: LOGIN_BODY };
     r.sanity = async () => (await login(origin), 200);

@@ -43,6 +43,8 @@ export interface SessionDeps {
 }
 
 interface Local {
+  /** the store key: the SHA-256 of the id (the local view is keyed by the id itself, so a request hashes nothing) */
+  key: string;
   record: SessionRecord;
   /** when this instance last wrote lastSeen to the store */
   written: number;
@@ -90,10 +92,9 @@ export class SessionManager {
 
   /** The session's identity, or null when there is none (unknown, expired, idle, revoked, user gone). Synchronous when this instance holds a fresh token for it. */
   resolve(id: string): SessionIdentity | null | Promise<SessionIdentity | null> {
-    const key = sessionKey(id);
-    const entry = this.local.get(key);
-    if (!entry) return this.load(key);
-    return this.continue(key, entry);
+    const entry = this.local.get(id);
+    if (!entry) return this.load(id, sessionKey(id));
+    return this.continue(id, entry);
   }
 
   /** The record of a live session (for its csrf token), or null. */
@@ -105,49 +106,49 @@ export class SessionManager {
   /** Ends a session here and in the store (the caller revokes its `sid` so the fleet follows within 1 s). */
   async end(id: string): Promise<SessionRecord | null> {
     const key = sessionKey(id);
-    const record = this.local.get(key)?.record ?? parseRecord((await this.deps.records.getRecord(KIND, key)) ?? null, isSessionRecord);
-    this.local.delete(key);
+    const record = this.local.get(id)?.record ?? parseRecord((await this.deps.records.getRecord(KIND, key)) ?? null, isSessionRecord);
+    this.local.delete(id);
     await this.deps.records.deleteRecord(KIND, key);
     return record;
   }
 
-  private continue(key: string, entry: Local): SessionIdentity | null | Promise<SessionIdentity | null> {
+  private continue(id: string, entry: Local): SessionIdentity | null | Promise<SessionIdentity | null> {
     const now = Date.now();
     const r = entry.record;
     if (now >= r.absoluteExp || this.deps.revocations.check({ sub: r.sub, sid: r.sid, iat: Math.floor(r.createdAt / 1000) })) {
-      this.local.delete(key);
+      this.local.delete(id);
       return null;
     }
     if (now - r.lastSeen >= this.deps.idleTtlMs) {
       // idle here; another instance may have served it since: ask the store once
-      this.local.delete(key);
-      return this.load(key, r.lastSeen);
+      this.local.delete(id);
+      return this.load(id, entry.key, r.lastSeen);
     }
     r.lastSeen = now;
     if (now - entry.written >= this.writeEveryMs) {
       entry.written = now;
-      this.write(key, r).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'session activity could not be recorded'));
+      this.write(entry.key, r).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'session activity could not be recorded'));
     }
-    if (entry.token === null || entry.tokenExp - TOKEN_MARGIN_S <= now / 1000) return this.mint(key, entry);
+    if (entry.token === null || entry.tokenExp - TOKEN_MARGIN_S <= now / 1000) return this.mint(id, entry);
     const verified = this.deps.verify(entry.token);
     const token = entry.token;
-    if (verified instanceof Promise) return verified.then((identity) => ({ identity, token, record: r }), () => this.dropToken(key, entry));
+    if (verified instanceof Promise) return verified.then((identity) => ({ identity, token, record: r }), () => this.dropToken(id, entry));
     return { identity: verified, token, record: r };
   }
 
-  private async load(key: string, idleSince?: number): Promise<SessionIdentity | null> {
+  private async load(id: string, key: string, idleSince?: number): Promise<SessionIdentity | null> {
     const record = parseRecord(await this.deps.records.getRecord(KIND, key), isSessionRecord);
     if (!record) return null;
     if (idleSince !== undefined && Date.now() - Math.max(record.lastSeen, 0) >= this.deps.idleTtlMs) return null;
-    const entry: Local = { record, written: record.lastSeen, token: null, tokenExp: 0 };
-    this.local.set(key, entry);
-    return this.continue(key, entry);
+    const entry: Local = { key, record, written: record.lastSeen, token: null, tokenExp: 0 };
+    this.local.set(id, entry);
+    return this.continue(id, entry);
   }
 
-  private async mint(key: string, entry: Local): Promise<SessionIdentity | null> {
+  private async mint(id: string, entry: Local): Promise<SessionIdentity | null> {
     const minted = await this.deps.mint(entry.record, entry.record.absoluteExp);
     if (!minted) {
-      this.local.delete(key);
+      this.local.delete(id);
       return null;
     }
     entry.token = minted.token;
@@ -155,13 +156,13 @@ export class SessionManager {
     try {
       return { identity: await this.deps.verify(minted.token), token: minted.token, record: entry.record };
     } catch {
-      return this.dropToken(key, entry);
+      return this.dropToken(id, entry);
     }
   }
 
-  private dropToken(key: string, entry: Local): null {
+  private dropToken(id: string, entry: Local): null {
     entry.token = null;
-    this.local.delete(key);
+    this.local.delete(id);
     return null;
   }
 
