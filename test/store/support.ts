@@ -14,7 +14,7 @@ import { expect } from 'vitest';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { subjectCutoffTtl } from '../../src/config/derived.js';
 import { createLogger } from '../../src/observe/log.js';
-import type { RevocationMirror } from '../../src/store/memory.js';
+import type { RevocationMirror } from '../../src/store/mirror.js';
 import { RedisStore } from '../../src/store/redis/store.js';
 import { configFrom, LogCapture, type TestGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';

@@ -1,7 +1,7 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../../config/schema.js';
 import type { Logger } from '../../observe/log.js';
-import { RevocationMirror } from '../memory.js';
+import { RevocationMirror } from '../mirror.js';
 import type { Counter, RevocationStore, RevokedBy, RotateResult, SessionStore, StoreState, TokenRef } from '../types.js';
 
 type Client = Redis | Cluster;
