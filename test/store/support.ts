@@ -23,7 +23,7 @@ import { ISS, hashed, request, writeUsers, type Reply, type UserEntry } from '..
 
 export { ISS };
 
-/** Redis key names of src/store/redis.ts for a key prefix (every key carries the `{gh}` hash tag). */
+/** Redis key names of src/store/redis/scripts.ts (keysFor) for a key prefix (every key carries the `{gh}` hash tag). */
 export function redisKeys(prefix: string) {
   return {
     jti: `${prefix}{gh}:revoked:jti`,
