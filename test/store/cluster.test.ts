@@ -10,11 +10,11 @@ import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/store/redis/store.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { claimsOf, expectError, expectTokens, login, postJson, refresh, request } from '../tokens-service/support.js';
-import { adminRevoke, callApi, expectRejectedWithin1s, gatewayRaw, issuerFiles, pollUntil, type IssuerFiles } from './support.js';
+import { adminRevoke, callApi, expectRejectedWithin1s, gatewayRaw, issuerFiles, pollUntil, startReady, type IssuerFiles } from './support.js';
 
 const run = promisify(execFile);
 const PREFIX = `gh-cluster-${process.pid}:`;
@@ -57,14 +57,15 @@ beforeAll(async () => {
   [files, upA, upB] = await Promise.all([issuerFiles(PW), startUpstream(), startUpstream()]);
   const taken = new Set<number>();
   const ports = [await clusterPort(taken), await clusterPort(taken), await clusterPort(taken)];
-  nodes = await Promise.all(ports.map((p) => startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '2000'], p)));
-  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 });
+  nodes = await Promise.all(ports.map((p) => startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '10000'], p)));
+  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 });
   for (const p of ports) {
-    await pollUntil(async () => (await cli(p, 'CLUSTER', 'INFO')).stdout, (info) => info.includes('cluster_state:ok'), { withinMs: 10_000, everyMs: 100, what: `cluster_state:ok on ${p}` });
+    await pollUntil(async () => (await cli(p, 'CLUSTER', 'INFO')).stdout, (info) => info.includes('cluster_state:ok'), { withinMs: 30_000, everyMs: 100, what: `cluster_state:ok on ${p}` });
   }
-  const redis = { cluster: ports.map((p) => `127.0.0.1:${p}`), keyPrefix: PREFIX, commandTimeout: '300ms' };
-  [A, B] = await Promise.all([startGateway(gatewayRaw({ files, upstream: upA.url, redis })), startGateway(gatewayRaw({ files, upstream: upB.url, redis }))]);
-}, 40_000);
+  // commandTimeout: nothing here tests timeouts, and a short one fires spuriously when a loaded machine stalls the event loop
+  const redis = { cluster: ports.map((p) => `127.0.0.1:${p}`), keyPrefix: PREFIX, commandTimeout: '5s' };
+  [A, B] = await Promise.all([startReady(gatewayRaw({ files, upstream: upA.url, redis })), startReady(gatewayRaw({ files, upstream: upB.url, redis }))]);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all([A?.stop(), B?.stop()]);

@@ -40,7 +40,7 @@ beforeAll(async () => {
   redis = await startRedis();
   raw = rawRedis(redis.url);
   // commandTimeout well above any stall a loaded test machine has: a spurious timeout would change what is sent
-  const config = { url: redis.url, cluster: null, sentinels: null, sentinelName: null, keyPrefix: PREFIX, commandTimeoutMs: 2000 };
+  const config = { url: redis.url, cluster: null, sentinels: null, sentinelName: null, keyPrefix: PREFIX, commandTimeoutMs: 5000 };
   // reconcile only at start: its MULTI would otherwise run into the CLIENT PAUSE below
   store = new RedisStore({ config, logger: createLogger('info', new LogCapture()), subjectTtlSeconds: 3600, reconcileEveryMs: 600_000 });
   await store.start(10_000);
