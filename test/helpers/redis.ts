@@ -12,6 +12,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** start again on the same port and data dir (AOF keeps what was written) */
   restart(): Promise<void>;
+  /** SIGSTOP: the server freezes with its connections open and answers nothing until `resume` (a stall of any length) */
+  pause(): void;
+  /** SIGCONT: the frozen server carries on with what queued up meanwhile */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -72,6 +76,12 @@ export async function startRedis(extra: string[] = [], port?: number): Promise<T
     },
     async restart() {
       await launch();
+    },
+    pause() {
+      proc?.kill('SIGSTOP');
+    },
+    resume() {
+      proc?.kill('SIGCONT');
     },
     async stop() {
       proc?.kill('SIGKILL');

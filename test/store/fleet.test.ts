@@ -8,14 +8,15 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { claimsOf, expectError, expectTokens, login, postJson, refresh, request, type Reply, type TokenResponse } from '../tokens-service/support.js';
+import { claimsOf, expectError, expectTokens, login, postJson, refresh, type Reply, type TokenResponse } from '../tokens-service/support.js';
 import {
   accessToken,
   adminRevoke,
   callApi,
+  expectRejectedWithin,
   expectRejectedWithin1s,
   gatewayRaw,
   issuerFiles,
@@ -25,6 +26,7 @@ import {
   rawRedis,
   redisKeys,
   sleep,
+  startReady,
   startWithStore,
   type IssuerFiles,
 } from './support.js';
@@ -47,14 +49,15 @@ let B: TestGateway;
 /** stopped by afterAll if a test left them running */
 const extra = new Set<{ stop(): Promise<void> }>();
 
-const rawFor = (up: TestUpstream) => gatewayRaw({ files, upstream: up.url, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '300ms' }, throttle: { perUser: 3, perIp: 1000, window: '1m' } });
+// commandTimeout: nothing here tests timeouts, and a short one fires spuriously when a loaded machine stalls the event loop (store down, 503)
+const rawFor = (up: TestUpstream) => gatewayRaw({ files, upstream: up.url, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '5s' }, throttle: { perUser: 3, perIp: 1000, window: '1m' } });
 const logout = (g: TestGateway, t: TokenResponse): Promise<Reply> => postJson(g.url, '/auth/logout', {}, { authorization: `Bearer ${t.access_token}` });
 
 beforeAll(async () => {
   [redis, files, upA, upB] = await Promise.all([startRedis(), issuerFiles(PW), startUpstream(), startUpstream()]);
   raw = rawRedis(redis.url);
-  [A, B] = await Promise.all([startGateway(rawFor(upA)), startGateway(rawFor(upB))]);
-});
+  [A, B] = await Promise.all([startReady(rawFor(upA)), startReady(rawFor(upB))]);
+}, 90_000);
 
 afterAll(async () => {
   await Promise.all([...extra].map((g) => g.stop().catch(() => {})));
@@ -142,7 +145,7 @@ describe('login throttling is shared (issue.throttle.perUser: 3)', () => {
 
 describe('revocations live in Redis, not in a Gatehouse process', () => {
   it('a restarted instance rejects tokens revoked before it started', async () => {
-    const first = await startGateway(rawFor(upA));
+    const first = await startReady(rawFor(upA));
     extra.add(first);
     const jti = crypto.randomUUID();
     const byJti = await accessToken(files, 'restart-jti', jti);
@@ -154,19 +157,18 @@ describe('revocations live in Redis, not in a Gatehouse process', () => {
     await first.stop();
     extra.delete(first);
 
-    const C = await startGateway(rawFor(upA));
+    const C = await startReady(rawFor(upA));
     extra.add(C);
-    const seen = upA.seen.length;
     for (const t of [byJti, bySub, session.access_token]) {
-      const r = await request(C.url, '/api/orders', { token: t });
-      expectError(r, 401, 'invalid_token');
+      const { reply, reached } = await callApi(C, upA, t);
+      expectError(reply, 401, 'invalid_token');
+      expect(reached).toBe(false);
     }
-    expect(upA.seen.length).toBe(seen);
     expectError(await refresh(C.url, session.refresh_token), 401, 'invalid_grant');
     expect((await callApi(C, upA, await accessToken(files, 'restart-other'))).reply.status).toBe(200);
     await C.stop();
     extra.delete(C);
-  });
+  }, 90_000);
 
   it('a revocation whose pub/sub message was missed is picked up by the next reconcile', async () => {
     const R = await startWithStore(rawFor(upA), { reconcileEveryMs: 300 });
@@ -175,38 +177,49 @@ describe('revocations live in Redis, not in a Gatehouse process', () => {
     const byJti = await accessToken(files, 'missed-jti', jti);
     const bySub = await accessToken(files, 'missed-sub');
     const session = await login(R.url, BOB, PW[BOB] as string);
-    for (const t of [byJti, bySub, session.access_token]) expect((await callApi(R, upA, t)).reply.status).toBe(200);
+    const tokens = [byJti, bySub, session.access_token];
+    for (const t of tokens) {
+      const { reply, reached } = await callApi(R, upA, t);
+      expect(reply.status, reply.text).toBe(200);
+      expect(reached).toBe(true);
+    }
     const now = Math.floor(Date.now() / 1000);
     // Written behind the store's back, with no PUBLISH: only a reconcile can tell R.
     await raw.zadd(KEYS.jti, claimsOf(byJti).exp as number, jti);
     await raw.zadd(KEYS.subject, now, 'missed-sub');
     await raw.zadd(KEYS.family, now + 3600, claimsOf(session.access_token).sid as string);
+    // Each poll checks its own requests at the shared upstream, so the three may run at once. The deadline is
+    // generous (a loaded machine delays timers); what proves the periodic reconcile did it is that nothing else
+    // could: no message was published, and R never lost Redis (checked below), so no reconnect or recovery re-read.
     const since = performance.now();
-    const elapsed = await Promise.all([byJti, bySub, session.access_token].map((t) => expectRejectedWithin1s(R, upA, t, since)));
-    // within one reconcile period (300 ms) plus a poll interval and scheduling slack
-    for (const ms of elapsed) expect(ms).toBeLessThan(700);
+    await Promise.all(tokens.map((t) => expectRejectedWithin(R, upA, t, since, 15_000, 'the next reconcile picking up a missed revocation')));
+    expect(R.logs.lines.filter((l) => l.msg === 'revocation store unavailable')).toEqual([]);
+    expect(R.store.state()).toEqual({ ok: true });
     await R.stop();
     extra.delete(R);
-  });
+  }, 60_000);
 
   it('revocations of tokens that expire leave Redis and the mirror', async () => {
     const R = await startWithStore(rawFor(upA), { reconcileEveryMs: 300 });
     extra.add(R);
     const ids: string[] = Array.from({ length: 20 }, () => crypto.randomUUID());
-    const exp = Math.floor(Date.now() / 1000) + 2;
-    for (const jti of ids) expect((await adminRevoke(R, { jti, exp })).status).toBe(204);
+    // soon, but far enough out that recording and checking 20 revocations finishes first even on a loaded machine
+    const exp = Math.floor(Date.now() / 1000) + 5;
+    const replies = await Promise.all(ids.map((jti) => adminRevoke(R, { jti, exp })));
+    for (const r of replies) expect(r.status, r.text).toBe(204);
     const mirror = mirrorOf(R.gw);
     const inMirror = () => new Set([...mirror.jtis.entries()].map(([id]) => id));
     for (const jti of ids) expect(await raw.zscore(KEYS.jti, jti)).toBe(String(exp));
     expect(ids.every((id) => inMirror().has(id))).toBe(true);
+    expect(Date.now() / 1000, 'the checks above ran before the revocations expired').toBeLessThan(exp);
     // Nothing looks these ids up again: they must go without a lookup (no lazy-only expiry).
     await sleep(Math.max(0, exp * 1000 - Date.now()));
     await pollUntil(
       async () => ({ redis: (await members(raw, KEYS.jti)).filter((id) => ids.includes(id)).length, mirror: ids.filter((id) => inMirror().has(id)).length }),
       (v) => v.redis === 0 && v.mirror === 0,
-      { withinMs: 2000, everyMs: 100, what: 'expired revocations leaving Redis and the mirror' },
+      { withinMs: 15_000, everyMs: 100, what: 'expired revocations leaving Redis and the mirror' },
     );
     await R.stop();
     extra.delete(R);
-  });
+  }, 60_000);
 });

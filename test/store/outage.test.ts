@@ -1,23 +1,38 @@
 /**
  * Redis failures under a running fleet (SECURITY.md F01-F06, SPEC §5 step 5,
  * §6): a real redis-server is SIGKILLed mid-traffic, restarted with its AOF,
- * replaced by an empty one on the same port, and stalled with DEBUG SLEEP.
+ * replaced by an empty one on the same port, and frozen with SIGSTOP.
  * Two gateways share it: D with `onStoreError: deny`, L with `allow`.
+ *
+ * Written to hold on a loaded machine (event-loop stalls of ~1 s were seen on
+ * a busy 2-core box): waits are polls with generous deadlines, "answered
+ * without waiting on Redis" is shown by answers arriving while Redis is dead
+ * or frozen (it stays so until the test lets it go), and the time limits
+ * below leave room for a starved event loop.
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { claimsOf, expectError, expectTokens, login, postJson, refresh, request, type Reply, type TokenResponse } from '../tokens-service/support.js';
-import { accessToken, adminRevoke, callApi, debugCommandArgs, gatewayRaw, issuerFiles, members, metricSum, pollUntil, rawRedis, redisKeys, sleep, type IssuerFiles } from './support.js';
+import { accessToken, adminRevoke, callApi, gatewayRaw, issuerFiles, members, metricSum, pollUntil, rawRedis, redisKeys, sleep, startReady, waitReady, type IssuerFiles } from './support.js';
 
 const PREFIX = `gh-outage-${process.pid}:`;
 const KEYS = redisKeys(PREFIX);
 const USERS = ['u1@example.com', 'u2@example.com', 'u3@example.com', 'u4@example.com'] as const;
 const PW = Object.fromEntries(USERS.map((u) => [u, `${u}-pw`])) as Record<string, string>;
-/** every answer while Redis is down or stalled comes back within this (F02: no request waits on Redis) */
-const BUDGET_MS = 1000;
+/**
+ * Well above what a loaded machine's event loop adds, well below "when Redis
+ * is back" (never, until the test restarts or resumes it). Long enough that a
+ * starved event loop does not fire it while Redis is healthy, which would
+ * mark the store down where a test expects it up.
+ */
+const COMMAND_TIMEOUT_MS = 2000;
+/** every answer while Redis is down or stalled comes back within this (F02: no request waits on Redis): one command timeout plus room for a starved event loop */
+const BUDGET_MS = COMMAND_TIMEOUT_MS + 3000;
+/** generous deadline for things that happen by themselves (noticing an outage, reconnecting, resyncing) */
+const EVENTUALLY_MS = 30_000;
 
 let redis: TestRedis;
 let files: IssuerFiles;
@@ -27,7 +42,7 @@ let L: TestGateway;
 const extra = new Set<TestGateway>();
 const clients = new Set<Redis>();
 
-const rawFor = (onStoreError: 'deny' | 'allow') => gatewayRaw({ files, upstream: up.url, onStoreError, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '300ms' } });
+const rawFor = (onStoreError: 'deny' | 'allow') => gatewayRaw({ files, upstream: up.url, onStoreError, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: `${COMMAND_TIMEOUT_MS}ms` } });
 const logout = (g: TestGateway, t: TokenResponse): Promise<Reply> => postJson(g.url, '/auth/logout', {}, { authorization: `Bearer ${t.access_token}` });
 const api = (g: TestGateway, token: string) => request(g.url, '/api/orders', { token });
 const pub = (g: TestGateway) => request(g.url, '/public/hello');
@@ -39,7 +54,7 @@ function redisClient(): Redis {
 }
 
 async function started(raw: Record<string, unknown>): Promise<TestGateway> {
-  const g = await startGateway(raw);
+  const g = await startReady(raw);
   extra.add(g);
   return g;
 }
@@ -79,11 +94,12 @@ function traffic(send: () => Promise<Reply>, everyMs = 20) {
 }
 
 beforeAll(async () => {
-  [redis, files, up] = await Promise.all([startRedis(debugCommandArgs()), issuerFiles(PW), startUpstream()]);
-  [D, L] = await Promise.all([startGateway(rawFor('deny')), startGateway(rawFor('allow'))]);
-});
+  [redis, files, up] = await Promise.all([startRedis(), issuerFiles(PW), startUpstream()]);
+  [D, L] = await Promise.all([startReady(rawFor('deny')), startReady(rawFor('allow'))]);
+}, 90_000);
 
 afterAll(async () => {
+  redis?.resume(); // in case a failed test left it frozen
   await Promise.all([...extra].map((g) => g.stop().catch(() => {})));
   await Promise.all([D?.stop(), L?.stop()]);
   for (const c of clients) c.disconnect();
@@ -121,35 +137,45 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     onlyInRedis = await accessToken(files, 'kill-aof', onlyInRedisJti);
     [sD, sL] = await Promise.all([login(D.url, USERS[0], PW[USERS[0]] as string), login(L.url, USERS[1], PW[USERS[1]] as string)]);
     expect((await adminRevoke(D, { jti: revokedJti, exp: claimsOf(revoked).exp })).status).toBe(204);
+    // L hears of it by pub/sub: wait for that rather than assume it already has
+    await pollUntil(() => api(L, revoked), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, what: 'the revocation reaching L' });
     for (const g of [D, L]) {
+      await waitReady(g);
       expect((await api(g, valid)).status).toBe(200);
       expectError(await api(g, revoked), 401, 'invalid_token');
-      expect((await readyz(g)).status).toBe(200);
     }
     errorsBefore = await metricSum(L.adminUrl, 'gatehouse_store_errors_total');
     flows.push(traffic(() => api(D, valid)), traffic(() => pub(D)), traffic(() => api(L, valid)));
     [dApi, dPublic, lApi] = flows.map((f) => f.samples) as [Sample[], Sample[], Sample[]];
-    await sleep(200);
+    // a few answers on every flow before the kill, however slowly they come
+    await pollUntil(async () => Math.min(dApi.length, dPublic.length, lApi.length), (n) => n > 3, { withinMs: EVENTUALLY_MS, everyMs: 20, what: 'traffic before the kill' });
     const r = redisClient();
     await r.zadd(KEYS.jti, claimsOf(onlyInRedis).exp as number, onlyInRedisJti);
     killedAt = performance.now();
     await redis.kill();
-    // keep traffic flowing until the deny gateway has noticed, then 1 s more
-    await pollUntil(async () => dApi.some((s) => s.at >= killedAt && s.status === 503), Boolean, { withinMs: 3000, what: 'first 503 after the kill' });
-    await sleep(1000);
-    // stopped here so the checks below see only their own requests at the upstream
+    // keep traffic flowing until the deny gateway has noticed, then until every flow has more than 10 answers after that
+    await pollUntil(async () => dApi.some((s) => s.at >= killedAt && s.status === 503), Boolean, { withinMs: EVENTUALLY_MS, what: 'first 503 after the kill' });
+    const noticedAt = (dApi.find((s) => s.status === 503) as Sample).at;
+    await pollUntil(
+      async () => Math.min(dApi.filter((s) => s.at >= noticedAt).length, dPublic.filter((s) => s.at >= noticedAt).length, lApi.filter((s) => s.at >= noticedAt).length),
+      (n) => n > 10,
+      { withinMs: EVENTUALLY_MS, everyMs: 20, what: 'traffic after the kill was noticed' },
+    );
+    // stopped here so the checks below run on a quiet gateway (each checks its own requests at the upstream anyway)
     await Promise.all(flows.map((f) => f.stop()));
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(flows.map((f) => f.stop()));
   });
 
-  it('protected routes answer 503 (deny) within 1.5 s of the kill, never 401, and no 200 once they do', () => {
-    expect(dApi.filter((s) => s.at < killedAt).length).toBeGreaterThan(3);
-    expect(dApi.filter((s) => s.at < killedAt).every((s) => s.status === 200)).toBe(true);
+  it('protected routes answer 503 (deny) soon after the kill, never 401, and no 200 once they do', () => {
+    // answered before the kill: all 200 (a request on the wire during the kill may get either answer)
+    const before = dApi.filter((s) => s.at + s.ms < killedAt);
+    expect(before.length).toBeGreaterThan(3);
+    expect(before.map((s) => s.status).filter((st) => st !== 200)).toEqual([]);
     const first503 = dApi.find((s) => s.status === 503) as Sample;
-    expect(first503.at + first503.ms - killedAt, 'ms from the kill to the first 503').toBeLessThan(1500);
+    expect(first503.at + first503.ms - killedAt, 'ms from the kill to the first 503').toBeLessThan(BUDGET_MS);
     const after = dApi.filter((s) => s.at >= first503.at);
     expect(after.length).toBeGreaterThan(10);
     expect(after.map((s) => s.status).filter((st) => st !== 503)).toEqual([]);
@@ -166,7 +192,7 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     expect(lApi.map((s) => s.status).filter((st) => st !== 200)).toEqual([]);
   });
 
-  it('no request hangs: every answer during the outage comes back within 1 s', () => {
+  it('no request hangs: every answer during the outage comes back within the budget', () => {
     const slow = [...dApi, ...dPublic, ...lApi].filter((s) => s.at >= killedAt && (s.ms >= BUDGET_MS || s.status === 0));
     expect(slow).toEqual([]);
   });
@@ -215,7 +241,7 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     expect(await metricSum(L.adminUrl, 'gatehouse_store_errors_total')).toBeGreaterThan(errorsBefore);
   });
 
-  it('every one of those answers came back within 1 s', () => {
+  it('every one of those answers came back within the budget', () => {
     expect(during.length).toBeGreaterThan(10);
     expect(during.filter((r) => r.ms >= BUDGET_MS).map((r) => `${r.status} ${r.ms}`)).toEqual([]);
   });
@@ -226,8 +252,9 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     // The AOF has what was acknowledged, including the entry no Gatehouse ever heard of.
     const r = redisClient();
     expect(await r.zscore(KEYS.jti, onlyInRedisJti)).toBe(String(claimsOf(onlyInRedis).exp));
-    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: 5000, everyMs: 50, since: restartedAt, what: 'deny gateway serving again after the restart' });
-    await pollUntil(() => readyz(D), (x) => x.status === 200, { withinMs: 2000, what: '/readyz 200 again' });
+    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: EVENTUALLY_MS, everyMs: 50, since: restartedAt, what: 'deny gateway serving again after the restart' });
+    // both reconnected, resubscribed and re-read Redis (L serves from its mirror meanwhile, which lacks onlyInRedis)
+    for (const g of [D, L]) await waitReady(g);
     for (const g of [D, L]) {
       expectError(await api(g, revoked), 401, 'invalid_token');
       expectError(await api(g, onlyInRedis), 401, 'invalid_token');
@@ -239,12 +266,12 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     expectTokens(await refresh(L.url, sL.refresh_token));
     expectError(await refresh(D.url, sD.refresh_token), 401, 'invalid_grant'); // now it is a reuse
     const since = performance.now();
-    await pollUntil(() => api(L, next.access_token), (x) => x.status === 401, { withinMs: 1000, since, what: 'reuse revoking the family' });
+    await pollUntil(() => api(L, next.access_token), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, since, what: 'reuse revoking the family' });
     // A gateway that never saw the old Redis process honours them too.
     const E = await started(rawFor('deny'));
     for (const t of [revoked, onlyInRedis, next.access_token]) expectError(await api(E, t), 401, 'invalid_token');
     expect((await api(E, valid)).status).toBe(200);
-  });
+  }, 120_000);
 });
 
 describe('Redis restarted EMPTY on the same port', () => {
@@ -259,79 +286,98 @@ describe('Redis restarted EMPTY on the same port', () => {
     expect((await logout(D, session)).status).toBe(204);
     const port = redis.port;
     await redis.stop(); // SIGKILL and the data dir removed
-    redis = await startRedis(debugCommandArgs(), port); // no data: a fresh dir
+    redis = await startRedis([], port); // no data: a fresh dir
     const r = redisClient();
     expect(await r.dbsize()).toBe(0);
-    const { elapsed } = await pollUntil(
+    await pollUntil(
       async () => ({ jti: await members(r, KEYS.jti), subject: await members(r, KEYS.subject), family: await members(r, KEYS.family) }),
       (v) => v.jti.includes(jti) && v.jti.includes(claimsOf(session.access_token).jti as string) && v.subject.includes('empty-sub') && v.family.includes(sid),
-      { withinMs: 6000, everyMs: 100, what: 'revocations written back to the empty Redis' },
+      { withinMs: EVENTUALLY_MS, everyMs: 100, what: 'revocations written back to the empty Redis' },
     );
-    expect(elapsed).toBeLessThan(6000);
     const F = await started(rawFor('deny'));
     for (const t of [byJti, bySub, session.access_token]) expectError(await api(F, t), 401, 'invalid_token');
     expectError(await refresh(F.url, session.refresh_token), 401, 'invalid_grant');
     expect((await api(F, await accessToken(files, 'empty-other'))).status).toBe(200);
-    await pollUntil(() => readyz(D), (x) => x.status === 200, { withinMs: 2000, what: 'D ready on the new Redis' });
-  });
+    await waitReady(D);
+  }, 90_000);
 });
 
-describe('Redis stalled (DEBUG SLEEP 2)', () => {
-  it('no pile-up: 50 concurrent requests answer within the budget; deny turns to 503 once the stall is noticed, allow keeps serving', async () => {
+describe('Redis stalled (SIGSTOP: frozen with its connections open until the checks are done)', () => {
+  it('no pile-up: 50 concurrent requests answer within the budget while Redis is frozen; deny turns to 503 once the stall is noticed, allow keeps serving', async () => {
     const valid = await accessToken(files, 'stall-valid');
     const revokedJti = crypto.randomUUID();
     const revoked = await accessToken(files, 'stall-revoked', revokedJti);
     expect((await adminRevoke(D, { jti: revokedJti, exp: claimsOf(revoked).exp })).status).toBe(204);
-    await pollUntil(() => api(L, revoked), (x) => x.status === 401, { withinMs: 1000, what: 'revocation on L' });
-    for (const g of [D, L]) expect((await api(g, valid)).status).toBe(200);
-    const session = await login(D.url, USERS[3], PW[USERS[3]] as string);
-    const staller = redisClient();
-    expect(await staller.ping()).toBe('PONG'); // connected: the DEBUG below goes out now, not from an offline queue
-    const stallAt = performance.now();
-    const stall = staller.call('DEBUG', 'SLEEP', '2');
-    await sleep(20); // on the wire and running
-
-    const burst = async (send: () => Promise<Reply>, n = 50) => {
-      const t0 = performance.now();
-      const replies = await Promise.all(Array.from({ length: n }, send));
-      return { replies, wall: performance.now() - t0 };
-    };
-    // A refresh sent before the stall is noticed reaches Redis and times out: 503 (F02). Redis runs the queued
-    // rotation once it wakes, but the new token never left Gatehouse, so the presented one must stay usable (F03).
-    const stalledRefresh = refresh(D.url, session.refresh_token);
-    // Right after the stall starts: cached tokens never wait on Redis; D may not have noticed yet (200 from the mirror) or has (503).
-    const early = await Promise.all([burst(() => api(D, valid)), burst(() => api(L, valid)), burst(() => api(L, revoked), 10)]);
-    // Requests that must talk to Redis: bounded by commandTimeout (300 ms), not by the stall.
-    const writes = await burst(() => adminRevoke(D, { jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 60 }));
-    const logins = await burst(() => postJson(D.url, '/auth/login', { username: USERS[3], password: 'wrong' }));
-    // After heartbeat (1 s) + commandTimeout (300 ms) the stall has been noticed: D denies, L still serves from the mirror.
-    await sleep(Math.max(0, stallAt + 1500 - performance.now()));
-    expect(performance.now() - stallAt).toBeLessThan(1900); // still inside the 2 s stall
-    const late = await Promise.all([burst(() => api(D, valid)), burst(() => api(L, valid)), burst(() => api(D, revoked), 10)]);
-    const refreshed = await stalledRefresh;
-    await stall;
-
-    expectUnavailable(refreshed);
-    expect(refreshed.ms).toBeLessThan(BUDGET_MS);
-    for (const b of [...early, writes, logins, ...late]) {
-      expect(b.wall, 'a burst of concurrent requests during the stall').toBeLessThan(1500);
-      for (const r of b.replies) expect(r.ms).toBeLessThan(BUDGET_MS);
+    await pollUntil(() => api(L, revoked), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, what: 'revocation on L' });
+    for (const g of [D, L]) {
+      await waitReady(g);
+      expect((await api(g, valid)).status).toBe(200);
     }
-    const statuses = (b: { replies: Reply[] }) => [...new Set(b.replies.map((r) => r.status))].sort();
-    expect(early[0].replies.every((r) => r.status === 200 || r.status === 503)).toBe(true);
-    expect(statuses(early[1])).toEqual([200]);
-    expect(statuses(early[2])).toEqual([401]);
-    for (const r of writes.replies) expectUnavailable(r);
-    for (const r of logins.replies) expectUnavailable(r);
-    expect(statuses(late[0])).toEqual([503]);
-    for (const r of late[0].replies) expectUnavailable(r);
-    expect(statuses(late[1])).toEqual([200]);
-    expect(statuses(late[2])).toEqual([503]);
+    const session = await login(D.url, USERS[3], PW[USERS[3]] as string);
+
+    /** fails (instead of hanging until the test times out) if an answer waits for Redis, which stays frozen until the end */
+    const whileFrozen = async <T>(p: Promise<T>, what: string): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const hang = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer after ${EVENTUALLY_MS} ms of frozen Redis: it waits on Redis`)), EVENTUALLY_MS);
+      });
+      try {
+        return await Promise.race([p, hang]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const burst = async (what: string, send: () => Promise<Reply>, n = 50) => {
+      const t0 = performance.now();
+      const replies = await whileFrozen(Promise.all(Array.from({ length: n }, send)), what);
+      return { what, replies, wall: performance.now() - t0 };
+    };
+
+    redis.pause();
+    let frozen = true;
+    try {
+      // Sent before the stall can have been noticed, so it goes to Redis and times out: 503 (F02). (Its first Redis
+      // command is the refresh throttle's peek, so the rotation itself is not sent; scripts.test.ts covers a rotation
+      // that times out and is undone, F03.)
+      const stalledRefresh = whileFrozen(refresh(D.url, session.refresh_token), 'refresh');
+      // Right after the stall starts: cached tokens never wait on Redis; D may not have noticed yet (200 from the mirror) or has (503).
+      const early = await Promise.all([burst('early D', () => api(D, valid)), burst('early L', () => api(L, valid)), burst('early L revoked', () => api(L, revoked), 10)]);
+      // Requests that must talk to Redis: bounded by commandTimeout, not by the stall.
+      const writes = await burst('admin revokes', () => adminRevoke(D, { jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 60 }));
+      const logins = await burst('logins', () => postJson(D.url, '/auth/login', { username: USERS[3], password: 'wrong' }));
+      // The heartbeat (1 s) times out (commandTimeout): D notices by itself and denies; L still serves from the mirror.
+      await whileFrozen(pollUntil(() => api(D, valid), (x) => x.status === 503, { withinMs: EVENTUALLY_MS, what: 'D noticing the stall' }), 'D noticing the stall');
+      const late = await Promise.all([burst('late D', () => api(D, valid)), burst('late L', () => api(L, valid)), burst('late D revoked', () => api(D, revoked), 10)]);
+      const refreshed = await stalledRefresh;
+      // Every answer above came while Redis was still frozen: nothing waited for it.
+      redis.resume();
+      frozen = false;
+
+      expectUnavailable(refreshed);
+      expect(refreshed.ms).toBeLessThan(BUDGET_MS);
+      for (const b of [...early, writes, logins, ...late]) {
+        expect(b.wall, `${b.what}: a burst of concurrent requests during the stall`).toBeLessThan(BUDGET_MS);
+        for (const r of b.replies) expect(r.ms, b.what).toBeLessThan(BUDGET_MS);
+      }
+      const statuses = (b: { replies: Reply[] }) => [...new Set(b.replies.map((r) => r.status))].sort();
+      expect(early[0].replies.every((r) => r.status === 200 || r.status === 503)).toBe(true);
+      expect(statuses(early[1])).toEqual([200]);
+      expect(statuses(early[2])).toEqual([401]);
+      for (const r of writes.replies) expectUnavailable(r);
+      for (const r of logins.replies) expectUnavailable(r);
+      expect(statuses(late[0])).toEqual([503]);
+      for (const r of late[0].replies) expectUnavailable(r);
+      expect(statuses(late[1])).toEqual([200]);
+      expect(statuses(late[2])).toEqual([503]);
+    } finally {
+      if (frozen) redis.resume();
+    }
     // and it recovers by itself
-    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: 3000, what: 'D serving after the stall' });
+    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: EVENTUALLY_MS, what: 'D serving after the stall' });
+    await waitReady(D);
     expectError(await api(D, revoked), 401, 'invalid_token');
     // the refresh token answered with 503 during the stall refreshes exactly once
     expectTokens(await refresh(D.url, session.refresh_token));
     expectError(await refresh(D.url, session.refresh_token), 401, 'invalid_grant');
-  });
+  }, 180_000);
 });
