@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import { authenticateClient, readClientCredentials, type OAuthClient } from '../../src/issuer/oauth/clients.js';
-import { atHash } from '../../src/issuer/oauth/id-token.js';
+import { atHash, scopedClaims } from '../../src/issuer/oauth/id-token.js';
 import { metadataPaths } from '../../src/issuer/oauth/metadata.js';
 import { checkChallenge, verifierMatches } from '../../src/issuer/oauth/pkce.js';
 import { matchRedirectUri, redirectUriProblem } from '../../src/issuer/oauth/redirect-uri.js';
@@ -145,5 +145,14 @@ describe('at_hash (OIDC Core §3.1.3.6)', () => {
     expect(atHash(t, 'ES256')).toBe(createHash('sha256').update(t).digest().subarray(0, 16).toString('base64url'));
     expect(atHash(t, 'ES384')).toBe(createHash('sha384').update(t).digest().subarray(0, 24).toString('base64url'));
     expect(atHash(t, 'EdDSA')).toBe(createHash('sha512').update(t).digest().subarray(0, 32).toString('base64url'));
+  });
+});
+
+describe('claims released by scope (OIDC Core §5.4)', () => {
+  const user = { username: 'alice@example.com', password: 'x', roles: [], scope: '', fields: { name: 'Alice', email: 'alice@example.com', phone_number: '+1', tenant: 'acme' } };
+  it('profile and email release their claims only; preferred_username defaults to the username', () => {
+    expect(scopedClaims(user, ['openid'])).toEqual({});
+    expect(scopedClaims(user, ['openid', 'profile'])).toEqual({ name: 'Alice', preferred_username: 'alice@example.com' });
+    expect(scopedClaims(user, ['email'])).toEqual({ email: 'alice@example.com' });
   });
 });
