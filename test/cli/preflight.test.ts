@@ -247,17 +247,26 @@ describe.concurrent('check reports what start refuses, in the same words', () =>
     for (const p of [port, admin]) expect(await accepts(p), `port ${p} accepts connections after a refused start`).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() === 0)('a signing key file without read permission (chmod 000; skipped as root, who reads it anyway)', async () => {
+  // Root reads a chmod 000 file anyway, and CI runs as root: there the unreadable "file" is a directory.
+  const asRoot = process.getuid?.() === 0;
+  it(`a signing key file that cannot be read (${asRoot ? 'a directory, as root' : 'chmod 000'})`, async () => {
     const [port, admin] = [await deadPort(), await deadPort()];
     const file = inDir('locked.jwk.json');
-    copyFileSync(goodKey, file);
-    chmodSync(file, 0o000);
+    if (asRoot) mkdirSync(file);
+    else {
+      copyFileSync(goodKey, file);
+      chmodSync(file, 0o000);
+    }
     const cfg = config(port, admin, issuerWith({ signingKeys: [{ file }] }));
     const { check, start } = await both(cfg);
-    const want = `issuer.signingKeys[0].file: ${file}: cannot read key file (EACCES); let the user Gatehouse runs as read it`;
+    const want = asRoot
+      ? `issuer.signingKeys[0].file: ${file}: cannot read key file (EISDIR); it is a directory, not a file`
+      : `issuer.signingKeys[0].file: ${file}: cannot read key file (EACCES); let the user Gatehouse runs as read it`;
     expect(problemLines(check.stdout)).toEqual([want]);
+    expect(check.code).toBe(1);
     expect(start.code).toBe(1);
     expect(start.stderr).toBe(`gatehouse: invalid config ${cfg}: ${want}\n`);
+    expect(start.stdout, 'start logged something: it got further than it should').toBe('');
   });
 
   it('the same config with every file in place: check says ok', async () => {
