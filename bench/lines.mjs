@@ -55,7 +55,12 @@ export function untilListening(cli, name, onOther = () => undefined, ms = 20_000
     });
     cli.once('error', reject);
     cli.once('exit', (code, signal) => {
-      if (!ready) reject(new Error(`${name} exited during start-up (${signal ?? code})${[...said, rest()].filter(Boolean).length ? `: ${[...said, rest()].filter(Boolean).join(' | ')}` : ''}`));
+      if (!ready)
+        reject(
+          new Error(
+            `${name} exited during start-up (${signal ?? code})${[...said, rest()].filter(Boolean).length ? `: ${[...said, rest()].filter(Boolean).join(' | ')}` : ''}`,
+          ),
+        );
     });
     setTimeout(() => reject(new Error(`${name}: not listening after ${ms / 1000} s`)), ms).unref();
   });

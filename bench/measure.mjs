@@ -56,7 +56,8 @@ function boxBusySeconds() {
 function cpuNow(procs) {
   return Object.fromEntries(
     Object.entries(procs).map(([k, spec]) => {
-      if (typeof spec === 'number') return [k, { total: spec === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : cpuSeconds(spec) }];
+      if (typeof spec === 'number')
+        return [k, { total: spec === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : cpuSeconds(spec) }];
       const per = {};
       for (const pid of [spec.tree, ...descendants(spec.tree)]) {
         const c = cpuSeconds(pid);
@@ -89,7 +90,10 @@ function cpuShares(cpu0, cpu1, seconds) {
     }
     const shares = Object.entries(b.per).map(([pid, c]) => [pid, (c - (a.per[pid] ?? 0)) / seconds]);
     if (Object.keys(a.per).some((pid) => !(pid in b.per)) || Object.keys(b.per).some((pid) => !(pid in a.per))) changed = true;
-    cpu[k] = round(shares.reduce((x, [, v]) => x + v, 0), 2);
+    cpu[k] = round(
+      shares.reduce((x, [, v]) => x + v, 0),
+      2,
+    );
     procs[k] = Object.fromEntries(shares.map(([pid, v]) => [pid, round(v, 2)]));
   }
   return { cpu, procs, changed };
@@ -146,7 +150,8 @@ async function measureOnce(s, r, { duration, warmup, upstreamPid }) {
     // token-new: tokens sent so far by this scenario (its own counter over the shared pool)
     ...(s.tokens ? { tokensSentSoFar: s.tokens.sent } : {}),
     // proxy CPU (all its threads) per answered request: less sensitive than req/s to what else the box runs
-    proxyCpuUsPerReq: cpu.proxy === null || cpu.proxy === undefined || !res.requests.total ? null : round((cpu.proxy * res.duration * 1e6) / res.requests.total, 1),
+    proxyCpuUsPerReq:
+      cpu.proxy === null || cpu.proxy === undefined || !res.requests.total ? null : round((cpu.proxy * res.duration * 1e6) / res.requests.total, 1),
   };
 }
 
@@ -154,11 +159,22 @@ async function measureOnce(s, r, { duration, warmup, upstreamPid }) {
 function runLine(s, run, tag) {
   const bad = run.non2xx || run.errors ? `  !! ${run.non2xx} non-2xx, ${run.errors} errors` : '';
   const cache = run.cache && s.tokenCache ? `  cache hit ${run.cache.hit} / miss ${run.cache.miss}` : '';
-  const chains = run.refresh ? `  chains ${run.refresh.chains}, broken ${run.refresh.broken}${run.refresh.broken ? ` !! ${run.refresh.non200} non-200 ${JSON.stringify(run.refresh.statuses)}` : ''}` : '';
+  const chains = run.refresh
+    ? `  chains ${run.refresh.chains}, broken ${run.refresh.broken}${run.refresh.broken ? ` !! ${run.refresh.non200} non-200 ${JSON.stringify(run.refresh.statuses)}` : ''}`
+    : '';
   // a process tree also shows its processes' shares: for a CLI instance, wrapper + primary + workers
   const cpuText = Object.entries(run.cpu)
     .filter(([, v]) => v !== null)
-    .map(([k, v]) => `${k} ${v.toFixed(2)}${k === 'proxy' && run.cpuProcs?.proxy ? ` (${Object.keys(run.cpuProcs.proxy).length} procs ${Object.values(run.cpuProcs.proxy).map((x) => x.toFixed(2)).join('+')})` : ''}`)
+    .map(
+      ([k, v]) =>
+        `${k} ${v.toFixed(2)}${
+          k === 'proxy' && run.cpuProcs?.proxy
+            ? ` (${Object.keys(run.cpuProcs.proxy).length} procs ${Object.values(run.cpuProcs.proxy)
+                .map((x) => x.toFixed(2))
+                .join('+')})`
+            : ''
+        }`,
+    )
     .join(', ');
   return `${tag}  ${s.name.padEnd(32)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  cpu ${cpuText}${cache}${chains}${bad}\n`;
 }

@@ -49,7 +49,14 @@ function parseWrk(out) {
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     socketErrors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : null,
     statuses: statuses ? Object.fromEntries(statuses.split(' ').map((kv) => kv.split('=').map(Number))) : null,
-    tokens: tokens ? Object.fromEntries(tokens.split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, k === 'mode' ? v : Number(v)])) : null,
+    tokens: tokens
+      ? Object.fromEntries(
+          tokens
+            .split(' ')
+            .map((kv) => kv.split('='))
+            .map(([k, v]) => [k, k === 'mode' ? v : Number(v)]),
+        )
+      : null,
     wrkCpuSeconds: f ? (Number(f[13]) + Number(f[14])) / 100 : null,
   };
 }
@@ -73,7 +80,25 @@ export function runWrk({ url, seconds, args, cpus }) {
   // a diagnostic: wrk counts the statuses in Lua (costs wrk CPU: not for figures)
   if (process.env.PEERS_STATUSES === '1') env.BENCH_WRK_STATUSES = '1';
   const script = '"$@"; rc=$?; read -r s < /proc/$$/stat; echo "bench-wrk-stat $s"; exit $rc';
-  const argv = ['-c', cpus, 'bash', '-c', script, 'bash', 'wrk', `-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-s', LUA, url, '--', ...args];
+  const argv = [
+    '-c',
+    cpus,
+    'bash',
+    '-c',
+    script,
+    'bash',
+    'wrk',
+    `-t${WRK_THREADS}`,
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    LUA,
+    url,
+    '--',
+    ...args,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn('taskset', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     running = child;
@@ -152,7 +177,13 @@ async function measureOnce(row, { seconds, warmup, backendPid, redisPid, loadCpu
     // of which the main thread of the proxy's first process (for the CLI rows: the primary, which forwards nothing)
     mainUsPerReq: s0.main === null || s1.main === null || w.requests === 0 ? null : Math.round(((s1.main - s0.main) * 1e6 * 10) / w.requests) / 10,
     // share of one core used over the run (1.00 = one core busy all the time)
-    cpu: { proxy: r2(proxy / wall), backend: r2(used('backend') / wall), redis: redisPid ? r2(used('redis') / wall) : undefined, wrk: r2(w.wrkCpuSeconds / wall), bench: r2((s1.self - s0.self) / wall) },
+    cpu: {
+      proxy: r2(proxy / wall),
+      backend: r2(used('backend') / wall),
+      redis: redisPid ? r2(used('redis') / wall) : undefined,
+      wrk: r2(w.wrkCpuSeconds / wall),
+      bench: r2((s1.self - s0.self) / wall),
+    },
     cores,
     // other processes on the machine (other people's test runs): busy time not ours
     others: r2(Math.max(0, busy - ours) / wall),
@@ -204,7 +235,12 @@ function runLine(row, x, tag) {
   const bad = x.non2xx || x.errors ? `  !! ${x.non2xx} non-2xx, ${x.errors} socket errors${x.statuses ? ` ${JSON.stringify(x.statuses)}` : ''}` : '';
   const pin = x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`;
   const cache = x.cache && row.load !== 'none' ? `  cache hit ${x.cache.hit} / miss ${x.cache.miss}` : '';
-  const tok = x.tokens?.mode === 'zipf' ? `  users ${x.tokens.users}, renewed ${x.tokens.renewed}` : x.tokens?.mode === 'cycle' ? `  tokens ${x.tokens.sent}${x.tokens.wrapped ? ' (pool wrapped)' : ''}` : '';
+  const tok =
+    x.tokens?.mode === 'zipf'
+      ? `  users ${x.tokens.users}, renewed ${x.tokens.renewed}`
+      : x.tokens?.mode === 'cycle'
+        ? `  tokens ${x.tokens.sent}${x.tokens.wrapped ? ' (pool wrapped)' : ''}`
+        : '';
   const cpu = Object.entries(x.cpu)
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)

@@ -17,7 +17,12 @@ export function findTools() {
   const version = (cmd, args) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) return null;
-    return `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? 'unknown version';
+    return (
+      `${r.stdout ?? ''}\n${r.stderr ?? ''}`
+        .split('\n')
+        .find((l) => l.trim())
+        ?.trim() ?? 'unknown version'
+    );
   };
   return {
     wrk: version('wrk', ['-v']),

@@ -15,7 +15,15 @@ const medianOf = (rs, f) => (rs.length && rs.every((x) => f(x) !== null && f(x) 
 /** One summary per row: medians over its rounds, what went wrong, or why it was skipped. */
 function summarise(rows, runs) {
   return rows.map((row) => {
-    const base = { row: row.name, description: row.what, server: row.server, cpus: row.cpus, load: row.load, ...(row.pool ? { pool: row.pool } : {}), ...(row.gatehouse ? { gatehouse: row.gatehouse } : {}) };
+    const base = {
+      row: row.name,
+      description: row.what,
+      server: row.server,
+      cpus: row.cpus,
+      load: row.load,
+      ...(row.pool ? { pool: row.pool } : {}),
+      ...(row.gatehouse ? { gatehouse: row.gatehouse } : {}),
+    };
     if (row.skip) return { ...base, skipped: row.skip };
     const rs = runs.get(row.name) ?? [];
     return {
@@ -47,7 +55,12 @@ function judge(by, verify, maxOthers) {
     const rows = names.map((n) => by[n]);
     const missing = names.filter((n) => !by[n] || by[n].skipped || by[n].cpuUsPerReq === null);
     if (missing.length) {
-      verdicts.push({ target, id, verdict: 'NOT CHECKED', text: `${id}: NOT CHECKED: ${missing.map((n) => `${n} ${by[n]?.skipped ? `skipped (${by[n].skipped})` : 'not run'}`).join('; ')}` });
+      verdicts.push({
+        target,
+        id,
+        verdict: 'NOT CHECKED',
+        text: `${id}: NOT CHECKED: ${missing.map((n) => `${n} ${by[n]?.skipped ? `skipped (${by[n].skipped})` : 'not run'}`).join('; ')}`,
+      });
       return;
     }
     const bad = rows.filter((s) => s.non2xx || s.errors || !s.pinned);
@@ -71,8 +84,20 @@ function judge(by, verify, maxOthers) {
       const ratio = s.cpuUsPerReq / raw.cpuUsPerReq;
       // the cached-token request is ~400 bytes bigger: what that alone costs a pass-through, for reading (no target)
       const bearer = name.includes('cached') && by['raw-undici-bearer']?.cpuUsPerReq ? by['raw-undici-bearer'] : null;
-      const also = bearer ? ` (${(s.cpuUsPerReq / bearer.cpuUsPerReq).toFixed(2)}x raw-undici-bearer, ${us(bearer)}, which forwards the same Authorization header)` : '';
-      return { pass: ratio <= 1.15, values: { usPerReq: s.cpuUsPerReq, rawUsPerReq: raw.cpuUsPerReq, ratio: r2(ratio), max: 1.15, ...(bearer ? { bearerUsPerReq: bearer.cpuUsPerReq } : {}) }, text: `${name}: ${us(s)}/req = ${ratio.toFixed(2)}x raw-undici (${us(raw)})${also}; <= 1.15x` };
+      const also = bearer
+        ? ` (${(s.cpuUsPerReq / bearer.cpuUsPerReq).toFixed(2)}x raw-undici-bearer, ${us(bearer)}, which forwards the same Authorization header)`
+        : '';
+      return {
+        pass: ratio <= 1.15,
+        values: {
+          usPerReq: s.cpuUsPerReq,
+          rawUsPerReq: raw.cpuUsPerReq,
+          ratio: r2(ratio),
+          max: 1.15,
+          ...(bearer ? { bearerUsPerReq: bearer.cpuUsPerReq } : {}),
+        },
+        text: `${name}: ${us(s)}/req = ${ratio.toFixed(2)}x raw-undici (${us(raw)})${also}; <= 1.15x`,
+      };
     });
   }
   // (2) a new token costs at most raw undici + 1.5 x node:crypto.verify of its algorithm; ahead of fastify-jwt; within 2x of HAProxy (RS256)
@@ -125,7 +150,20 @@ function judge(by, verify, maxOthers) {
       const ceiling = (2 - load) * (a.cpuUsPerReq / b.cpuUsPerReq);
       return {
         pass: ratio >= 1.6,
-        values: { rps: b.rps, w1Rps: a.rps, ratio: r2(ratio), min: 1.6, usPerReq: b.cpuUsPerReq, w1UsPerReq: a.cpuUsPerReq, proxyCores: b.proxyCores, w1ProxyCores: a.proxyCores, loadGeneratorCores: r2(load), ceilingRatio: r2(ceiling), others: b.others, w1Others: a.others },
+        values: {
+          rps: b.rps,
+          w1Rps: a.rps,
+          ratio: r2(ratio),
+          min: 1.6,
+          usPerReq: b.cpuUsPerReq,
+          w1UsPerReq: a.cpuUsPerReq,
+          proxyCores: b.proxyCores,
+          w1ProxyCores: a.proxyCores,
+          loadGeneratorCores: r2(load),
+          ceilingRatio: r2(ceiling),
+          others: b.others,
+          w1Others: a.others,
+        },
         text: `${w2} ${Math.round(b.rps)} req/s = ${ratio.toFixed(2)}x ${w1} (${Math.round(a.rps)}); >= 1.60x [cores used ${b.proxyCores.toFixed(2)} vs ${a.proxyCores.toFixed(2)}; CPU per request ${us(b)} vs ${us(a)}; wrk + backend + Redis + bench took ${load.toFixed(2)} of the 2 cores, so here 2 workers could reach at most ~${ceiling.toFixed(2)}x of a w1 alone on its core; other processes took ${b.others.toFixed(2)} / ${a.others.toFixed(2)} cores]`,
       };
     });
@@ -145,7 +183,9 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   const out = (s = '') => process.stdout.write(`${s}\n`);
 
   out();
-  out(`Peers: proxy CPU per request, each proxy alone on core 1; wrk -t${WRK_THREADS} -c${CONNECTIONS} (keep-alive) + backend on core 0; ${opts.seconds} s x ${opts.rounds} rounds after ${opts.warmup} s warm-up, medians${opts.quick ? ' (PEERS_QUICK: a smoke run, figures not comparable)' : ''}`);
+  out(
+    `Peers: proxy CPU per request, each proxy alone on core 1; wrk -t${WRK_THREADS} -c${CONNECTIONS} (keep-alive) + backend on core 0; ${opts.seconds} s x ${opts.rounds} rounds after ${opts.warmup} s warm-up, medians${opts.quick ? ' (PEERS_QUICK: a smoke run, figures not comparable)' : ''}`,
+  );
   out(`backend: ${backend}; machine: ${machine.cpus} CPUs, load average ${machine.loadBefore.join(' ')} at start, ${machine.loadAfter.join(' ')} at end`);
   out();
   const header = `${pad('row', 30)} ${pad('req/s', 7, true)} ${pad('CPU us/req', 10, true)} ${pad('x raw-undici', 12, true)} ${pad('req/s/core', 10, true)} ${pad('proxy cores', 11, true)} ${pad('others', 6, true)}  notes`;
@@ -153,7 +193,9 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   out('-'.repeat(header.length + 10));
   for (const s of summary) {
     if (s.skipped) {
-      out(`${pad(s.row, 30)} ${pad('-', 7, true)} ${pad('-', 10, true)} ${pad('-', 12, true)} ${pad('-', 10, true)} ${pad('-', 11, true)} ${pad('-', 6, true)}  skipped: ${s.skipped}`);
+      out(
+        `${pad(s.row, 30)} ${pad('-', 7, true)} ${pad('-', 10, true)} ${pad('-', 12, true)} ${pad('-', 10, true)} ${pad('-', 11, true)} ${pad('-', 6, true)}  skipped: ${s.skipped}`,
+      );
       continue;
     }
     const ratio = raw && !raw.skipped && raw.cpuUsPerReq && s.cpuUsPerReq ? `${(s.cpuUsPerReq / raw.cpuUsPerReq).toFixed(2)}x` : '-';
@@ -170,9 +212,11 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   }
   out();
   out('CPU us/req: CPU time (user + system, every thread) of the proxy process tree, from /proc, over the wrk run, / requests wrk completed.');
-  out('x raw-undici: that, over raw-undici\'s. req/s/core: 1e6 / CPU us/req. proxy cores: the proxy\'s CPU / wall time. others: cores other processes used.');
+  out("x raw-undici: that, over raw-undici's. req/s/core: 1e6 / CPU us/req. proxy cores: the proxy's CPU / wall time. others: cores other processes used.");
   out();
-  out(`node:crypto.verify, one call, CPU time, pinned to core 1 (bench/verify-cost.mjs, median of ${verifyRuns.length} rounds): RS256 ${verify.RS256 ?? '-'} us, ES256 ${verify.ES256 ?? '-'} us`);
+  out(
+    `node:crypto.verify, one call, CPU time, pinned to core 1 (bench/verify-cost.mjs, median of ${verifyRuns.length} rounds): RS256 ${verify.RS256 ?? '-'} us, ES256 ${verify.ES256 ?? '-'} us`,
+  );
   out();
   for (const t of [1, 2, 3, 4]) {
     const title = {
@@ -198,7 +242,9 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   }
   // Node.js rows in one process: what the event loop's thread did, and what other threads did (libuv's pool:
   // WebCrypto jobs of jose, log writes; V8's GC helpers)
-  const split = summary.filter((x) => !x.skipped && x.mainUsPerReq !== null && x.cpuUsPerReq !== null && x.gatehouse?.launcher !== 'cli' && !/^(haproxy|nginx)/.test(x.row));
+  const split = summary.filter(
+    (x) => !x.skipped && x.mainUsPerReq !== null && x.cpuUsPerReq !== null && x.gatehouse?.launcher !== 'cli' && !/^(haproxy|nginx)/.test(x.row),
+  );
   if (split.length) {
     out('Main thread / other threads, us per request (Node.js rows, one process):');
     out(`  ${split.map((x) => `${x.row} ${x.mainUsPerReq.toFixed(0)} / ${(x.cpuUsPerReq - x.mainUsPerReq).toFixed(0)}`).join('; ')}`);
@@ -206,7 +252,9 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
   const zipf = by['gatehouse-zipf-es256'];
   if (zipf && !zipf.skipped) {
     const t = zipf.runs.map((x) => x.tokens).filter(Boolean);
-    out(`Zipf mix: ${opts.zipf.users} users, s=${opts.zipf.s}, token renewed every ${opts.zipf.ttl} s per user; per run (median) ${median(t.map((x) => x.users))} distinct users, ${median(t.map((x) => x.renewed))} renewed tokens; cache hit ${zipf.cache?.hit ?? '-'} / miss ${zipf.cache?.miss ?? '-'} over all runs`);
+    out(
+      `Zipf mix: ${opts.zipf.users} users, s=${opts.zipf.s}, token renewed every ${opts.zipf.ttl} s per user; per run (median) ${median(t.map((x) => x.users))} distinct users, ${median(t.map((x) => x.renewed))} renewed tokens; cache hit ${zipf.cache?.hit ?? '-'} / miss ${zipf.cache?.miss ?? '-'} over all runs`,
+    );
   }
   const logs = [...drained.entries()].filter(([, d]) => d.lines > 0);
   if (logs.length) out(`Gatehouse log output drained: ${logs.map(([n, d]) => `${n} ${d.lines} lines (${(d.bytes / 1e6).toFixed(1)} MB)`).join(', ')}`);
@@ -221,19 +269,38 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
     for (const [k, n] of refusals) out(`  ${n} x ${k}`);
   }
   const others = summary.filter((s) => !s.skipped).map((s) => s.others);
-  out(`Other load on this machine during the measured runs: median ${median(others).toFixed(2)} cores, max ${Math.max(...summary.filter((s) => !s.skipped).map((s) => s.othersMax)).toFixed(2)} (runs above ${opts.maxOthers} were measured again, the quietest attempt kept).`);
+  out(
+    `Other load on this machine during the measured runs: median ${median(others).toFixed(2)} cores, max ${Math.max(...summary.filter((s) => !s.skipped).map((s) => s.othersMax)).toFixed(2)} (runs above ${opts.maxOthers} were measured again, the quietest attempt kept).`,
+  );
   out(`took ${Math.round((Date.now() - started) / 1000)} s`);
 
   const json = {
     when: new Date().toISOString(),
-    flags: { seconds: opts.seconds, rounds: opts.rounds, warmup: opts.warmup, quick: opts.quick, only: opts.only, wrk: { threads: WRK_THREADS, connections: CONNECTIONS, keepAlive: true }, proxyCpu: '1', loadCpu: '0', maxOthers: opts.maxOthers, pools: opts.pools, zipf: opts.zipf, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries, redisCommandTimeout: opts.redisCommandTimeout },
+    flags: {
+      seconds: opts.seconds,
+      rounds: opts.rounds,
+      warmup: opts.warmup,
+      quick: opts.quick,
+      only: opts.only,
+      wrk: { threads: WRK_THREADS, connections: CONNECTIONS, keepAlive: true },
+      proxyCpu: '1',
+      loadCpu: '0',
+      maxOthers: opts.maxOthers,
+      pools: opts.pools,
+      zipf: opts.zipf,
+      cacheEntries: opts.cacheEntries,
+      workersCacheEntries: opts.workersCacheEntries,
+      redisCommandTimeout: opts.redisCommandTimeout,
+    },
     machine,
     tools,
     backend,
     nodeCryptoVerifyUs: { ...verify, runs: verifyRuns },
     rows: summary,
     verdicts,
-    logs: Object.fromEntries(logs.map(([n, d]) => [n, { lines: d.lines, bytes: d.bytes, problems: Object.fromEntries(d.problems), refusals: Object.fromEntries(d.refusals) }])),
+    logs: Object.fromEntries(
+      logs.map(([n, d]) => [n, { lines: d.lines, bytes: d.bytes, problems: Object.fromEntries(d.problems), refusals: Object.fromEntries(d.refusals) }]),
+    ),
   };
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, 'peers-latest.json');

@@ -28,23 +28,82 @@ export const BOTH_CPUS = '0,1';
  */
 export const ROWS = [
   { name: 'raw-undici', server: 'raw-undici', load: 'none', what: 'undici Pool.stream pass-through, no auth: the reference' },
-  { name: 'raw-undici-bearer', server: 'raw-undici', load: 'fixed', noAuth: true, what: "raw undici sent the cached-token rows' request (the same ~400-byte Authorization header), no auth" },
-  { name: 'gatehouse-public-info', server: 'gatehouse-info', path: '/public/hello', load: 'none', what: 'Gatehouse, public route, info access log to a drained pipe' },
+  {
+    name: 'raw-undici-bearer',
+    server: 'raw-undici',
+    load: 'fixed',
+    noAuth: true,
+    what: "raw undici sent the cached-token rows' request (the same ~400-byte Authorization header), no auth",
+  },
+  {
+    name: 'gatehouse-public-info',
+    server: 'gatehouse-info',
+    path: '/public/hello',
+    load: 'none',
+    what: 'Gatehouse, public route, info access log to a drained pipe',
+  },
   { name: 'gatehouse-cached-es256-info', server: 'gatehouse-info', load: 'fixed', what: 'Gatehouse, one repeated ES256 token (cache hit), log info' },
   { name: 'gatehouse-cached-es256-warn', server: 'gatehouse-warn', load: 'fixed', what: 'Gatehouse, one repeated ES256 token (cache hit), log warn' },
-  { name: 'gatehouse-new-rs256', server: 'gatehouse-nocache', load: 'cycle', pool: 'rs256', what: 'Gatehouse, new RS256 token per request, cache off, log info' },
-  { name: 'gatehouse-new-es256', server: 'gatehouse-nocache', load: 'cycle', pool: 'es256', what: 'Gatehouse, new ES256 token per request, cache off, log info' },
+  {
+    name: 'gatehouse-new-rs256',
+    server: 'gatehouse-nocache',
+    load: 'cycle',
+    pool: 'rs256',
+    what: 'Gatehouse, new RS256 token per request, cache off, log info',
+  },
+  {
+    name: 'gatehouse-new-es256',
+    server: 'gatehouse-nocache',
+    load: 'cycle',
+    pool: 'es256',
+    what: 'Gatehouse, new ES256 token per request, cache off, log info',
+  },
   { name: 'jose-new-rs256', server: 'jose-rs256', load: 'cycle', pool: 'rs256', what: 'raw undici + bare jose.jwtVerify, new RS256 token' },
   { name: 'jose-new-es256', server: 'jose-es256', load: 'cycle', pool: 'es256', what: 'raw undici + bare jose.jwtVerify, new ES256 token' },
-  { name: 'fastify-jwt-new-rs256', server: 'fastify-jwt-rs256', load: 'cycle', pool: 'rs256', what: 'fastify + @fastify/jwt + @fastify/reply-from, new RS256 token' },
-  { name: 'haproxy-new-rs256', server: 'haproxy-rs256', load: 'cycle', pool: 'rs256', what: 'HAProxy 2.6 jwt_verify RS256 (+alg, iss, aud, exp), nbthread 1, new token' },
-  { name: 'haproxy-new-es256', server: 'haproxy-es256', load: 'cycle', pool: 'es256', what: 'HAProxy 2.6 jwt_verify ES256 (+alg, iss, aud, exp), nbthread 1, new token' },
+  {
+    name: 'fastify-jwt-new-rs256',
+    server: 'fastify-jwt-rs256',
+    load: 'cycle',
+    pool: 'rs256',
+    what: 'fastify + @fastify/jwt + @fastify/reply-from, new RS256 token',
+  },
+  {
+    name: 'haproxy-new-rs256',
+    server: 'haproxy-rs256',
+    load: 'cycle',
+    pool: 'rs256',
+    what: 'HAProxy 2.6 jwt_verify RS256 (+alg, iss, aud, exp), nbthread 1, new token',
+  },
+  {
+    name: 'haproxy-new-es256',
+    server: 'haproxy-es256',
+    load: 'cycle',
+    pool: 'es256',
+    what: 'HAProxy 2.6 jwt_verify ES256 (+alg, iss, aud, exp), nbthread 1, new token',
+  },
   { name: 'nginx-proxy', server: 'nginx-proxy', load: 'none', what: 'nginx reverse proxy, 1 worker, no auth, no access log' },
-  { name: 'gatehouse-zipf-es256', server: 'gatehouse-info', load: 'zipf', what: 'Gatehouse, ES256 tokens of N users drawn Zipf (s=1), renewed every TTL, cache on, log info' },
+  {
+    name: 'gatehouse-zipf-es256',
+    server: 'gatehouse-info',
+    load: 'zipf',
+    what: 'Gatehouse, ES256 tokens of N users drawn Zipf (s=1), renewed every TTL, cache on, log info',
+  },
   { name: 'gatehouse-w1-cached', server: 'gatehouse-w1', load: 'fixed', what: 'Gatehouse CLI, server.workers 1 (Redis store), repeated token, log info' },
   { name: 'gatehouse-w2-cached', server: 'gatehouse-w2', load: 'fixed', what: 'as w1, server.workers 2, on both cores (shared with wrk + backend)' },
-  { name: 'gatehouse-w1-new-es256', server: 'gatehouse-w1', load: 'cycle', pool: 'es256', what: 'Gatehouse CLI, server.workers 1, new ES256 token per request' },
-  { name: 'gatehouse-w2-new-es256', server: 'gatehouse-w2', load: 'cycle', pool: 'es256', what: 'as w1-new, server.workers 2, on both cores (shared with wrk + backend)' },
+  {
+    name: 'gatehouse-w1-new-es256',
+    server: 'gatehouse-w1',
+    load: 'cycle',
+    pool: 'es256',
+    what: 'Gatehouse CLI, server.workers 1, new ES256 token per request',
+  },
+  {
+    name: 'gatehouse-w2-new-es256',
+    server: 'gatehouse-w2',
+    load: 'cycle',
+    pool: 'es256',
+    what: 'as w1-new, server.workers 2, on both cores (shared with wrk + backend)',
+  },
 ];
 
 // ----------------------------------------------------------------- fixtures
@@ -93,7 +152,8 @@ export async function writePeerFixtures(dir, sizes) {
 // ------------------------------------------------------------------ servers
 
 /** The Gatehouse config of the peers run: the bench's, plus the RS256 IdP as a trusted issuer. */
-const peersConfig = (c, level, opts) => gatehouseConfig(c, level, { ...opts, trustedIssuers: [{ iss: RS_ISS, keyFile: c.fixtures.keys.RS256.pem, alg: 'RS256' }] });
+const peersConfig = (c, level, opts) =>
+  gatehouseConfig(c, level, { ...opts, trustedIssuers: [{ iss: RS_ISS, keyFile: c.fixtures.keys.RS256.pem, alg: 'RS256' }] });
 
 /** node flags of a Node.js proxy: with PEERS_PROFILE=1 (`c.profileDir`) a V8 CPU profile, <name>.cpuprofile, written when it stops. */
 const profile = (c, name) => (c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', c.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
@@ -135,7 +195,8 @@ const cli = (workers) => ({
 
 /** A Node.js peer of bench/servers.mjs (`kind`), forwarding to the backend; `verifyKey(c)`: its BENCH_VERIFY_KEY. */
 const nodePeer = (kind, verifyKey = null) => ({
-  start: (c, name) => startChild(name, [kind, c.upstream], { execArgv: profile(c, name), ...(verifyKey ? { env: { BENCH_VERIFY_KEY: JSON.stringify(verifyKey(c)) } } : {}) }),
+  start: (c, name) =>
+    startChild(name, [kind, c.upstream], { execArgv: profile(c, name), ...(verifyKey ? { env: { BENCH_VERIFY_KEY: JSON.stringify(verifyKey(c)) } } : {}) }),
 });
 
 /** nginx or HAProxy under a servers.mjs `native` supervisor, started pinned (`taskset -c cpus` execs the program). */
@@ -169,11 +230,16 @@ export const SERVERS = {
   'fastify-jwt-rs256': nodePeer('fastify-jwt', (c) => ({ pem: readFileSync(c.fixtures.keys.RS256.pem, 'utf8'), iss: RS_ISS, aud: AUD, alg: 'RS256' })),
   'haproxy-rs256': haproxy('RS256'),
   'haproxy-es256': haproxy('ES256'),
-  'nginx-proxy': native('nginx', (c, dir, port) => ['nginx', '-e', join(dir, 'error.log'), '-c', writeConf(dir, 'nginx.conf', nginxProxyConf(dir, port, c.backendPort))]),
+  'nginx-proxy': native('nginx', (c, dir, port) => [
+    'nginx',
+    '-e',
+    join(dir, 'error.log'),
+    '-c',
+    writeConf(dir, 'nginx.conf', nginxProxyConf(dir, port, c.backendPort)),
+  ]),
   'gatehouse-w1': cli(1),
   'gatehouse-w2': cli(2),
 };
-
 
 /**
  * The backend every proxy forwards to, on LOAD_CPU: nginx returning a small fixed 200 (1 worker), or, when nginx is
@@ -188,7 +254,11 @@ export async function startBackend(c, haveNginx) {
   const dir = join(c.fixtures.dir, 'backend');
   mkdirSync(dir, { recursive: true });
   const conf = writeConf(dir, 'nginx.conf', nginxBackendConf(dir, port));
-  const h = await startChild('backend', ['native', String(port), JSON.stringify(['taskset', '-c', LOAD_CPU, 'nginx', '-e', join(dir, 'error.log'), '-c', conf])]);
+  const h = await startChild('backend', [
+    'native',
+    String(port),
+    JSON.stringify(['taskset', '-c', LOAD_CPU, 'nginx', '-e', join(dir, 'error.log'), '-c', conf]),
+  ]);
   return { ...h, kind: 'nginx, 1 worker, return 200 (39-byte JSON)', origin: `http://127.0.0.1:${h.port}` };
 }
 

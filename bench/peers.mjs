@@ -34,7 +34,8 @@ const numberEnv = (name, fallback, min, integer = true) => {
   const v = env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${JSON.stringify(v)})`);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${JSON.stringify(v)})`);
   return n;
 };
 // PEERS_QUICK=1: other defaults, for checking that every row runs (figures not comparable with a full run).
@@ -67,7 +68,12 @@ opts.zipf.users = opts.pools.zipfUsers;
 // PEERS_PROFILE=1: every Node.js proxy writes a V8 CPU profile (bench/cpuprofile-top.mjs summarises them)
 const PROFILE_DIR = env.PEERS_PROFILE === '1' ? join(HERE, 'results', 'profiles', 'peers') : null;
 // tools to treat as missing (to check what the run says without them), e.g. PEERS_WITHOUT=nginx,haproxy
-const WITHOUT = new Set((env.PEERS_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const WITHOUT = new Set(
+  (env.PEERS_WITHOUT ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 let tmp = null;
 let interrupted = false;
@@ -101,7 +107,12 @@ function selectRows(tools) {
     const spec = SERVERS[r.server];
     const needs = spec.needs;
     const missing = needs && !tools[needs];
-    return { ...r, cpus: spec.cpus ?? PROXY_CPU, gatehouse: spec.gatehouse, ...(missing ? { skip: `${needs} is not installed (apt-get install -y ${INSTALL[needs]})` } : {}) };
+    return {
+      ...r,
+      cpus: spec.cpus ?? PROXY_CPU,
+      gatehouse: spec.gatehouse,
+      ...(missing ? { skip: `${needs} is not installed (apt-get install -y ${INSTALL[needs]})` } : {}),
+    };
   });
 }
 
@@ -163,7 +174,8 @@ async function main() {
   for (const t of WITHOUT) if (t in tools) tools[t] = null;
   if (!tools.wrk) throw new Error('wrk is not installed (apt-get install -y wrk): it is the load generator of every row, nothing can be measured');
   if (!tools.taskset) throw new Error('taskset is not installed (apt-get install -y util-linux): without pinning the rows do not measure one core');
-  if (cpus().length < 2) throw new Error(`this machine has ${cpus().length} CPU: the proxy needs a core of its own (core 1) and the load generator another (core 0)`);
+  if (cpus().length < 2)
+    throw new Error(`this machine has ${cpus().length} CPU: the proxy needs a core of its own (core 1) and the load generator another (core 0)`);
   for (const [t, v] of Object.entries(tools)) if (!v) say(`${t} is not installed (apt-get install -y ${INSTALL[t]}): the rows that need it are skipped`);
   if (!tools.nginx) say('nginx is missing: the backend is bench/servers.mjs `upstream` (node:http) instead');
   const rows = selectRows(tools);
@@ -173,7 +185,9 @@ async function main() {
   const t0 = Date.now();
   // signed before the bench pins itself to core 0: the worker threads use both cores
   const fixtures = await writePeerFixtures(tmp, opts.pools);
-  say(`signed ${opts.pools.es256} ES256 + ${opts.pools.rs256} RS256 + ${opts.pools.zipfUsers + opts.pools.zipfFresh} Zipf-mix tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  say(
+    `signed ${opts.pools.es256} ES256 + ${opts.pools.rs256} RS256 + ${opts.pools.zipfUsers + opts.pools.zipfFresh} Zipf-mix tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   // the bench (log reader, /proc reader) and everything it starts from now on begin on core 0; proxies are moved to core 1
   pinOne(process.pid, LOAD_CPU);
 
@@ -183,7 +197,16 @@ async function main() {
   const redis = wantRedis ? await startRedis({ fixtures }) : null;
   if (redis) pinTree(redis.child.pid, LOAD_CPU);
   if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
-  const ctx = { fixtures, upstream: backend.origin, backendPort: backend.port, cacheEntries: opts.cacheEntries, workersCacheEntries: opts.workersCacheEntries, redisUrl: redis?.url ?? null, redisCommandTimeout: opts.redisCommandTimeout, profileDir: PROFILE_DIR };
+  const ctx = {
+    fixtures,
+    upstream: backend.origin,
+    backendPort: backend.port,
+    cacheEntries: opts.cacheEntries,
+    workersCacheEntries: opts.workersCacheEntries,
+    redisUrl: redis?.url ?? null,
+    redisCommandTimeout: opts.redisCommandTimeout,
+    profileDir: PROFILE_DIR,
+  };
   const names = [...new Set(live.map((r) => r.server))];
   const handles = new Map();
   for (const name of names) {
@@ -206,7 +229,15 @@ async function main() {
       if (row.load === 'none') return ['mode=none'];
       if (row.load === 'fixed') return ['mode=fixed', `file=${fixtures.files.fixed}`];
       if (row.load === 'cycle') return ['mode=cycle', `file=${fixtures.files[row.pool]}`, `offset=${row.offset}`];
-      return ['mode=zipf', `file=${fixtures.files.zipfUsers}`, `renew=${fixtures.files.zipfFresh}`, `s=${opts.zipf.s}`, `ttl=${opts.zipf.ttl}`, `offset=${row.offset}`, `seed=${1 + Math.floor(Math.random() * 1e9)}`];
+      return [
+        'mode=zipf',
+        `file=${fixtures.files.zipfUsers}`,
+        `renew=${fixtures.files.zipfFresh}`,
+        `s=${opts.zipf.s}`,
+        `ttl=${opts.zipf.ttl}`,
+        `offset=${row.offset}`,
+        `seed=${1 + Math.floor(Math.random() * 1e9)}`,
+      ];
     };
     row.after = (tokens) => {
       if (tokens && typeof tokens.next === 'number') row.offset = tokens.next;
@@ -236,12 +267,31 @@ async function main() {
   };
 
   const total = live.length * opts.rounds * (opts.seconds + opts.warmup);
-  say(`${live.length} rows x ${opts.rounds} rounds, ${opts.seconds} s each after ${opts.warmup} s warm-up: at least ${total < 120 ? `${total} s` : `${Math.ceil(total / 60)} min`}${QUICK ? ' (PEERS_QUICK: a smoke run, figures not comparable)' : ''}`);
-  const runs = await measureRounds(live, { ...opts, beforeRound, backendPid: backend.pid, redisPid: redis?.pid ?? null, loadCpus: LOAD_CPU, stopped: () => interrupted });
+  say(
+    `${live.length} rows x ${opts.rounds} rounds, ${opts.seconds} s each after ${opts.warmup} s warm-up: at least ${total < 120 ? `${total} s` : `${Math.ceil(total / 60)} min`}${QUICK ? ' (PEERS_QUICK: a smoke run, figures not comparable)' : ''}`,
+  );
+  const runs = await measureRounds(live, {
+    ...opts,
+    beforeRound,
+    backendPid: backend.pid,
+    redisPid: redis?.pid ?? null,
+    loadCpus: LOAD_CPU,
+    stopped: () => interrupted,
+  });
   if (!runs) return;
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? null, kernel: release(), node: process.version, loadBefore, loadAfter: loadavg().map((x) => Math.round(x * 100) / 100) };
+  const machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? null,
+    kernel: release(),
+    node: process.version,
+    loadBefore,
+    loadAfter: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
   report({ rows, runs, verifyRuns, opts, tools, backend: backend.kind, machine, drained, started, resultsDir: join(HERE, 'results') });
-  if (PROFILE_DIR) process.stdout.write(`CPU profiles (written as the proxies stop; profiled figures are not comparable with unprofiled ones): ${PROFILE_DIR}\n  node bench/cpuprofile-top.mjs ${join(PROFILE_DIR, 'gatehouse-nocache.cpuprofile')} 30\n`);
+  if (PROFILE_DIR)
+    process.stdout.write(
+      `CPU profiles (written as the proxies stop; profiled figures are not comparable with unprofiled ones): ${PROFILE_DIR}\n  node bench/cpuprofile-top.mjs ${join(PROFILE_DIR, 'gatehouse-nocache.cpuprofile')} 30\n`,
+    );
 }
 
 main()

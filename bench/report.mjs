@@ -80,8 +80,25 @@ function judge(scenarios, by, maxOthers) {
     const verdict = valid ? (pass ? 'PASS' : 'MISS') : INVALID;
     checked.set(name, {
       text: `${bound} ${t.label}: ${ratio.toFixed(2)}x ${verdict}`,
-      json: { scenario: name, description: t.what, against: t.vs, ...(t.above !== undefined ? { above: t.above } : { min: t.min }), ratio: round(ratio, 3), valid, pass, noisy: isNoisy },
-      line: t.line?.({ rps: s.rps, vsRps: vs.rps, ratio: ratio.toFixed(2), cpu: cpuPer(s), vsCpu: cpuPer(vs), bound, verdict: verdict + (isNoisy ? ' (noisy: other processes were busy)' : '') }),
+      json: {
+        scenario: name,
+        description: t.what,
+        against: t.vs,
+        ...(t.above !== undefined ? { above: t.above } : { min: t.min }),
+        ratio: round(ratio, 3),
+        valid,
+        pass,
+        noisy: isNoisy,
+      },
+      line: t.line?.({
+        rps: s.rps,
+        vsRps: vs.rps,
+        ratio: ratio.toFixed(2),
+        cpu: cpuPer(s),
+        vsCpu: cpuPer(vs),
+        bound,
+        verdict: verdict + (isNoisy ? ' (noisy: other processes were busy)' : ''),
+      }),
     });
   }
   const comparisons = COMPARISONS.filter((c) => by[c.scenario] && by[c.vs] && !(c.onlyWithout && by[c.onlyWithout])).map((c) => {
@@ -114,7 +131,11 @@ function table(summary, checked, baseline, broke) {
     checked.get(s.scenario)?.text ?? '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
@@ -136,11 +157,16 @@ export function report({ scenarios, runs, opts, dir, argon2, loginLatency, redis
 
   const out = [];
   out.push('');
-  out.push(`Gatehouse benchmark: median of ${opts.rounds} rounds x ${opts.duration} s, ${CONNECTIONS} connections, pipelining ${PIPELINING}, loopback, node ${process.version}, ${cpus().length} CPUs`);
+  out.push(
+    `Gatehouse benchmark: median of ${opts.rounds} rounds x ${opts.duration} s, ${CONNECTIONS} connections, pipelining ${PIPELINING}, loopback, node ${process.version}, ${cpus().length} CPUs`,
+  );
   out.push('');
   out.push(...table(summary, checked, baseline, broke));
   out.push('');
-  if (baseline) out.push(`ratio = req/s / req/s of the faster raw pass-through (${baseline}); targets are against raw-undici${tokenService.size ? ' (token-service rows: no ratio, absolute targets)' : ''}.`);
+  if (baseline)
+    out.push(
+      `ratio = req/s / req/s of the faster raw pass-through (${baseline}); targets are against raw-undici${tokenService.size ? ' (token-service rows: no ratio, absolute targets)' : ''}.`,
+    );
   out.push('cpu us/req = CPU time of the proxy process (all threads) per request while measured.');
   if (by['gatehouse-token-cached'] && by['gatehouse-token-cached-log-info']) {
     const cost = 1 - by['gatehouse-token-cached-log-info'].rps / by['gatehouse-token-cached'].rps;
@@ -149,8 +175,13 @@ export function report({ scenarios, runs, opts, dir, argon2, loginLatency, redis
   for (const s of summary.filter((x) => x.tokensSent !== undefined && x.launcher)) {
     const c = s.cache;
     // a token reaches this instance twice only once its own counter wraps around the pool
-    const once = s.tokensSent <= s.tokenPool ? 'each token at most once, so every request was a full verification' : `the pool wrapped around${s.workers > 1 ? ': with several workers, each keeping its own cache, a token may come back to a worker that still has it' : ''}`;
-    out.push(`${s.scenario} verifier cache: ${c ? `${c.miss} misses, ${c.hit} hits` : `counters not read (${s.workers} workers: /metrics answers for one of them)`}; ${s.tokensSent} tokens sent from a pool of ${s.tokenPool} (${once}).`);
+    const once =
+      s.tokensSent <= s.tokenPool
+        ? 'each token at most once, so every request was a full verification'
+        : `the pool wrapped around${s.workers > 1 ? ': with several workers, each keeping its own cache, a token may come back to a worker that still has it' : ''}`;
+    out.push(
+      `${s.scenario} verifier cache: ${c ? `${c.miss} misses, ${c.hit} hits` : `counters not read (${s.workers} workers: /metrics answers for one of them)`}; ${s.tokensSent} tokens sent from a pool of ${s.tokenPool} (${once}).`,
+    );
   }
   // issue #4: the Redis store against the memory store, workers 2 against workers 1
   for (const c of checked.values()) if (c.line) out.push(c.line);
@@ -158,24 +189,35 @@ export function report({ scenarios, runs, opts, dir, argon2, loginLatency, redis
   // Workers only help with a spare core: say how many cores the rest of the benchmark took while workers 2 ran.
   for (const s of summary.filter((x) => x.launcher === 'cli' && x.workers > 1)) {
     const m = (k) => median(s.runs.map((x) => x.cpu[k] ?? 0));
-    out.push(`${s.scenario}: cores used (median) proxy ${m('proxy').toFixed(2)} (primary + ${s.workers} workers), autocannon ${m('autocannon').toFixed(2)}, upstream ${m('upstream').toFixed(2)}, redis ${m('redis').toFixed(2)}, others ${m('others').toFixed(2)} of ${cpus().length} CPUs.`);
+    out.push(
+      `${s.scenario}: cores used (median) proxy ${m('proxy').toFixed(2)} (primary + ${s.workers} workers), autocannon ${m('autocannon').toFixed(2)}, upstream ${m('upstream').toFixed(2)}, redis ${m('redis').toFixed(2)}, others ${m('others').toFixed(2)} of ${cpus().length} CPUs.`,
+    );
   }
   if (by['gatehouse-login']) {
     const p = argon2.params;
-    out.push(`gatehouse-login: each login verifies an ${p.algorithm} hash, m=${p.memoryKiB} KiB (${(p.memoryKiB / 1024).toFixed(0)} MiB), t=${p.timeCost}, p=${p.parallelism} (stored hash: ${argon2.hashParams}); throttle perUser/perIp ${THROTTLE} (never reached).`);
-    if (loginLatency) out.push(`gatehouse-login, one connection, no other load: median ${loginLatency.medianMs} ms per login over ${loginLatency.n} sequential logins (min ${loginLatency.minMs}, max ${loginLatency.maxMs}).`);
+    out.push(
+      `gatehouse-login: each login verifies an ${p.algorithm} hash, m=${p.memoryKiB} KiB (${(p.memoryKiB / 1024).toFixed(0)} MiB), t=${p.timeCost}, p=${p.parallelism} (stored hash: ${argon2.hashParams}); throttle perUser/perIp ${THROTTLE} (never reached).`,
+    );
+    if (loginLatency)
+      out.push(
+        `gatehouse-login, one connection, no other load: median ${loginLatency.medianMs} ms per login over ${loginLatency.n} sequential logins (min ${loginLatency.minMs}, max ${loginLatency.maxMs}).`,
+      );
   }
   if (by['gatehouse-refresh']?.refreshChains) {
     const c = by['gatehouse-refresh'].refreshChains;
     const statuses = {};
     for (const x of by['gatehouse-refresh'].runs) for (const [k, v] of Object.entries(x.refresh.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
     const first = by['gatehouse-refresh'].runs.find((x) => x.refresh.firstBody)?.refresh.firstBody;
-    out.push(`gatehouse-refresh: ${c.chains} session chains (${CONNECTIONS} per autocannon run, warm-ups included; ${c.logins} logins), ${c.refreshed} rotations answered 200; chains broken: ${c.broken}, non-200 answers: ${c.non200}${c.non200 ? ` ${JSON.stringify(statuses)}, first: ${first}` : ''}${c.broken ? '  <-- must be 0' : ''}.`);
+    out.push(
+      `gatehouse-refresh: ${c.chains} session chains (${CONNECTIONS} per autocannon run, warm-ups included; ${c.logins} logins), ${c.refreshed} rotations answered 200; chains broken: ${c.broken}, non-200 answers: ${c.non200}${c.non200 ? ` ${JSON.stringify(statuses)}, first: ${first}` : ''}${c.broken ? '  <-- must be 0' : ''}.`,
+    );
   }
   const others = summary.flatMap((s) => s.runs.map((x) => x.cpu.others)).filter((x) => x !== undefined && x !== null);
   if (others.length) {
     const worst = Math.max(...others);
-    out.push(`other processes on this machine used ${median(others).toFixed(2)} cores (median; worst ${worst.toFixed(2)}) during the measurements${worst > opts.maxOthers ? `; some runs stayed above ${opts.maxOthers} even when measured again: NOISY, the ratios are unreliable, rerun on a quiet machine` : ''}.`);
+    out.push(
+      `other processes on this machine used ${median(others).toFixed(2)} cores (median; worst ${worst.toFixed(2)}) during the measurements${worst > opts.maxOthers ? `; some runs stayed above ${opts.maxOthers} even when measured again: NOISY, the ratios are unreliable, rerun on a quiet machine` : ''}.`,
+    );
   }
   for (const [what, n] of logCounts) out.push(`logged ${n}x  ${what}`);
   if (summary.some(broke)) out.push('(!) some responses were not 2xx or failed: see bench/results/latest.json; such a row is not a valid result.');

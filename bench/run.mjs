@@ -52,7 +52,8 @@ const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.tri
 
 // A pool larger than the verifier cache means that even after wrapping around,
 // a token comes back only after it has been evicted: still a cache miss.
-if (opts.tokenPool <= opts.cacheEntries) throw new Error(`BENCH_TOKENS (${opts.tokenPool}) must exceed the verifier cache size BENCH_CACHE_ENTRIES (${opts.cacheEntries})`);
+if (opts.tokenPool <= opts.cacheEntries)
+  throw new Error(`BENCH_TOKENS (${opts.tokenPool}) must exceed the verifier cache size BENCH_CACHE_ENTRIES (${opts.cacheEntries})`);
 
 let tmp = null; // the run's directory: signing key, users file, config files, Redis data dir
 let cleaning = null;
@@ -85,7 +86,11 @@ async function main() {
   const tokenStart = Date.now();
   const signing = newTokens ? signTokens(fixtures.jwk, TOKEN_CLAIMS, opts.tokenPool) : Promise.resolve([]);
   if (opts.profile) mkdirSync(PROFILE_DIR, { recursive: true });
-  const { upstream, redis, redisVersion, servers } = await startServers(selected, { fixtures, cacheEntries: opts.cacheEntries, profileDir: opts.profile ? PROFILE_DIR : null });
+  const { upstream, redis, redisVersion, servers } = await startServers(selected, {
+    fixtures,
+    cacheEntries: opts.cacheEntries,
+    profileDir: opts.profile ? PROFILE_DIR : null,
+  });
   const tokens = await signing;
   if (newTokens) process.stderr.write(`bench: ${tokens.length} distinct ES256 tokens signed in ${((Date.now() - tokenStart) / 1000).toFixed(1)} s\n`);
   const scenarios = selected.map((s) => runnable(s, { servers, redis, fixtures, tokens }));
@@ -99,12 +104,30 @@ async function main() {
   // The unloaded cost of one login, on one connection, before any load.
   const login = scenarios.find((s) => s.auth === 'login');
   const loginLatency = login ? await sequentialLatency(login.origin, '/auth/login', LOGIN_BODY, opts.sequentialLogins) : null;
-  if (loginLatency) process.stderr.write(`bench: one login on one connection: median ${loginLatency.medianMs} ms over ${loginLatency.n} sequential logins (argon2 ${fixtures.argon2.hashParams})\n`);
+  if (loginLatency)
+    process.stderr.write(
+      `bench: one login on one connection: median ${loginLatency.medianMs} ms over ${loginLatency.n} sequential logins (argon2 ${fixtures.argon2.hashParams})\n`,
+    );
 
-  process.stderr.write(`bench: ${scenarios.length} scenarios x ${opts.rounds} rounds, ${opts.duration} s each after ${opts.warmup} s warm-up, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${cpus().length} CPUs${QUICK ? ' (BENCH_QUICK: a smoke run, figures not comparable)' : ''}\n`);
+  process.stderr.write(
+    `bench: ${scenarios.length} scenarios x ${opts.rounds} rounds, ${opts.duration} s each after ${opts.warmup} s warm-up, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${cpus().length} CPUs${QUICK ? ' (BENCH_QUICK: a smoke run, figures not comparable)' : ''}\n`,
+  );
   const runs = await measureRounds(scenarios, { ...opts, upstreamPid: upstream.child.pid, stopped: () => interrupted });
   if (!runs) return;
-  report({ scenarios, runs, opts, dir: tmp, argon2: fixtures.argon2, loginLatency, redis, redisVersion, logCounts, started, resultsDir: RESULTS_DIR, profileDir: PROFILE_DIR });
+  report({
+    scenarios,
+    runs,
+    opts,
+    dir: tmp,
+    argon2: fixtures.argon2,
+    loginLatency,
+    redis,
+    redisVersion,
+    logCounts,
+    started,
+    resultsDir: RESULTS_DIR,
+    profileDir: PROFILE_DIR,
+  });
 }
 
 main()

@@ -53,22 +53,42 @@ export const SCENARIOS = [
   { name: 'raw-http-proxy', server: 'raw-http-proxy', baseline: true, what: 'http-proxy + keep-alive agent, no auth' },
   // Floor references for the new-token target: raw-undici plus the least per-request verification work
   // (bench/servers.mjs). What they reach against raw-undici bounds what any gateway built that way can reach.
-  { name: 'raw-undici-jose-new', server: 'raw-undici-jose-new', auth: 'new', what: 'raw-undici + bare jose.jwtVerify, a new ES256 token per request (floor for jose)' },
-  { name: 'raw-undici-es256-new', server: 'raw-undici-es256-new', auth: 'new', what: 'raw-undici + bare sync node:crypto ES256 signature check, a new token per request (floor for Node.js)' },
+  {
+    name: 'raw-undici-jose-new',
+    server: 'raw-undici-jose-new',
+    auth: 'new',
+    what: 'raw-undici + bare jose.jwtVerify, a new ES256 token per request (floor for jose)',
+  },
+  {
+    name: 'raw-undici-es256-new',
+    server: 'raw-undici-es256-new',
+    auth: 'new',
+    what: 'raw-undici + bare sync node:crypto ES256 signature check, a new token per request (floor for Node.js)',
+  },
   { name: 'gatehouse-public', server: 'gatehouse', path: '/public/hello', what: 'Gatehouse, public route (no token)' },
   {
     name: 'gatehouse-token-cached',
     server: 'gatehouse',
     auth: 'repeated',
     what: 'Gatehouse, one repeated ES256 token',
-    target: { vs: 'raw-undici-bearer', label: 'undici-bearer', min: 0.8, what: 'repeated valid token (cache hits), against the raw pass-through sent the same request' },
+    target: {
+      vs: 'raw-undici-bearer',
+      label: 'undici-bearer',
+      min: 0.8,
+      what: 'repeated valid token (cache hits), against the raw pass-through sent the same request',
+    },
   },
   {
     name: 'gatehouse-token-new',
     server: 'gatehouse',
     auth: 'new',
     what: 'Gatehouse, a new ES256 token per request',
-    target: { vs: 'raw-undici-bearer', label: 'undici-bearer', min: 0.45, what: 'new valid token every request (no cache hits), against the raw pass-through sent the same request' },
+    target: {
+      vs: 'raw-undici-bearer',
+      label: 'undici-bearer',
+      min: 0.45,
+      what: 'new valid token every request (no cache hits), against the raw pass-through sent the same request',
+    },
   },
   { name: 'gatehouse-token-cached-log-info', server: 'gatehouse-log-info', auth: 'repeated', what: 'as token-cached, log level info to /dev/null' },
   // issue "Web sign-in": a browser session's request must cost about what a cached token's does (no store round trip)
@@ -92,7 +112,8 @@ export const SCENARIOS = [
       label: 'token-cached',
       min: 0.9,
       what: 'Redis revocation store within 10% of the memory store (cached token, one process)',
-      line: (x) => `gatehouse-token-cached-redis: ${x.rps} req/s = ${x.ratio}x of gatehouse-token-cached (${x.vsRps}, memory store); cpu/req ${x.cpu} vs ${x.vsCpu}; ${x.bound} of gatehouse-token-cached: ${x.verdict}`,
+      line: (x) =>
+        `gatehouse-token-cached-redis: ${x.rps} req/s = ${x.ratio}x of gatehouse-token-cached (${x.vsRps}, memory store); cpu/req ${x.cpu} vs ${x.vsCpu}; ${x.bound} of gatehouse-token-cached: ${x.verdict}`,
     },
   },
   ...[1, 2].flatMap((w) => [
@@ -108,7 +129,8 @@ export const SCENARIOS = [
               label: 'w1',
               above: 1,
               what: 'server.workers: 2 beats server.workers: 1 (CLI, Redis store, cached token)',
-              line: (x) => `workers 2 / workers 1 (token-cached, CLI, Redis store): ${x.rps} / ${x.vsRps} req/s = ${x.ratio}x; cpu/req ${x.cpu} vs ${x.vsCpu}; w2 > w1: ${x.verdict}`,
+              line: (x) =>
+                `workers 2 / workers 1 (token-cached, CLI, Redis store): ${x.rps} / ${x.vsRps} req/s = ${x.ratio}x; cpu/req ${x.cpu} vs ${x.vsCpu}; w2 > w1: ${x.verdict}`,
             },
           }
         : {}),
@@ -140,7 +162,12 @@ export const SCENARIOS = [
 export const COMPARISONS = [
   { scenario: 'gatehouse-token-new', vs: 'raw-undici-jose-new', what: 'Gatehouse new token / its jose floor (raw-undici + bare jose.jwtVerify)' },
   { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new-w1-redis', what: 'workers 2 / workers 1, new token per request (CLI, Redis store)' },
-  { scenario: 'gatehouse-token-new-w2-redis', vs: 'gatehouse-token-new', onlyWithout: 'gatehouse-token-new-w1-redis', what: 'workers 2 (CLI, Redis store) / one process (Gateway.start, memory store), new token per request' },
+  {
+    scenario: 'gatehouse-token-new-w2-redis',
+    vs: 'gatehouse-token-new',
+    onlyWithout: 'gatehouse-token-new-w1-redis',
+    what: 'workers 2 (CLI, Redis store) / one process (Gateway.start, memory store), new token per request',
+  },
 ];
 
 /** The scenarios named in `only` (all of them when null), in table order; an unknown name is an error. */
@@ -164,14 +191,25 @@ export async function writeFixtures(dir) {
   // The users file for the token-service scenarios: one user, hashed by Gatehouse's own hashPassword.
   const passwordHash = await hashPassword(BENCH_PASSWORD);
   const usersFile = join(dir, 'users.yaml');
-  writeFileSync(usersFile, `users:\n  - username: ${JSON.stringify(BENCH_USER)}\n    password: ${JSON.stringify(passwordHash)}\n    roles: [user]\n    scope: "read write"\n`, { mode: 0o600 });
+  writeFileSync(
+    usersFile,
+    `users:\n  - username: ${JSON.stringify(BENCH_USER)}\n    password: ${JSON.stringify(passwordHash)}\n    roles: [user]\n    scope: "read write"\n`,
+    { mode: 0o600 },
+  );
   const argon2 = {
     params: { algorithm: 'argon2id', memoryKiB: ARGON2_PARAMS.memoryCost, timeCost: ARGON2_PARAMS.timeCost, parallelism: ARGON2_PARAMS.parallelism },
     // what the stored hash itself says (the cost Gatehouse actually pays per login)
     hashParams: /^\$(argon2\w+)\$v=\d+\$(m=\d+,t=\d+,p=\d+)\$/.exec(passwordHash)?.slice(1).join(' ') ?? 'unparsed',
   };
   // The repeated token comes from Gatehouse's own issuer code.
-  const { token: repeatedToken } = await signAccessToken(key, { iss: ISS, sub: 'bench-user', audience: [AUD], ttlSeconds: TOKEN_CLAIMS.ttlSeconds, roles: TOKEN_CLAIMS.roles, scope: TOKEN_CLAIMS.scope });
+  const { token: repeatedToken } = await signAccessToken(key, {
+    iss: ISS,
+    sub: 'bench-user',
+    audience: [AUD],
+    ttlSeconds: TOKEN_CLAIMS.ttlSeconds,
+    roles: TOKEN_CLAIMS.roles,
+    scope: TOKEN_CLAIMS.scope,
+  });
   // The new-token floor references verify with the public half of the run's signing key.
   const verifyKey = JSON.stringify({ jwk: key.publicJwk, iss: ISS, aud: AUD });
   return { dir, jwk, keyFile, usersFile, argon2, repeatedToken, verifyKey };
@@ -235,7 +273,8 @@ routes:
 // ------------------------------------------------------------------ servers
 
 /** A servers.mjs child; with `c.profileDir` (BENCH_PROFILE=1) it writes a V8 CPU profile, <name>.cpuprofile, when it stops. */
-const serve = (c, name, args, opts = {}) => startChild(name, args, { ...opts, execArgv: c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', c.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [] });
+const serve = (c, name, args, opts = {}) =>
+  startChild(name, args, { ...opts, execArgv: c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', c.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [] });
 
 /** The revocation.redis settings of the Gatehouse `name`: the run's redis-server, a key prefix of its own. */
 const redisStore = (c, name) => ({ url: c.redisUrl, keyPrefix: `bench-${name}:` });
@@ -244,7 +283,8 @@ const redisStore = (c, name) => ({ url: c.redisUrl, keyPrefix: `bench-${name}:` 
 const gateway = (level, { stdout = 'pipe', redis = false } = {}) => ({
   gatehouse: { launcher: 'Gateway.start', workers: 1, store: redis ? 'redis' : 'memory' },
   redis,
-  start: (c, name) => serve(c, name, ['gatehouse'], { stdout, env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(c, level, redis ? { redis: redisStore(c, name) } : {}) } }),
+  start: (c, name) =>
+    serve(c, name, ['gatehouse'], { stdout, env: { BENCH_GATEHOUSE_CONFIG: gatehouseConfig(c, level, redis ? { redis: redisStore(c, name) } : {}) } }),
 });
 
 /**
@@ -297,7 +337,10 @@ export async function startServers(scenarios, c) {
   const wantRedis = names.some((n) => SERVERS[n].redis);
   const redisDir = join(c.fixtures.dir, 'redis');
   if (wantRedis) mkdirSync(redisDir);
-  const [upstream, redis] = await Promise.all([serve(c, 'upstream', ['upstream']), wantRedis ? startChild('redis', ['redis', redisDir], { last: true }) : null]);
+  const [upstream, redis] = await Promise.all([
+    serve(c, 'upstream', ['upstream']),
+    wantRedis ? startChild('redis', ['redis', redisDir], { last: true }) : null,
+  ]);
   const ctx = { ...c, upstream: `http://127.0.0.1:${upstream.port}`, redisUrl: redis ? `redis://127.0.0.1:${redis.port}` : null };
   const handles = await Promise.all(names.map(async (n) => [n, await SERVERS[n].start(ctx, n)]));
   let redisVersion = null;
@@ -344,7 +387,8 @@ async function postJson(url, body) {
 /** One login as the bench user; resolves with its refresh token (the head of a new session chain). */
 async function login(origin) {
   const { status, json } = await postJson(`${origin}/auth/login`, LOGIN_BODY);
-  if (status !== 200 || typeof json?.refresh_token !== 'string') throw new Error(`login answered ${status} ${JSON.stringify(json)}, expected 200 with a refresh_token`);
+  if (status !== 200 || typeof json?.refresh_token !== 'string')
+    throw new Error(`login answered ${status} ${JSON.stringify(json)}, expected 200 with a refresh_token`);
   return json.refresh_token;
 }
 
@@ -458,7 +502,8 @@ export function runnable(s, { servers, redis, fixtures, tokens }) {
     r.sanity = async () => {
       const first = await login(origin);
       const { status, json } = await postJson(url, JSON.stringify({ refresh_token: first }));
-      if (status === 200 && (typeof json?.refresh_token !== 'string' || json.refresh_token === first)) throw new Error(`${s.name}: sanity refresh answered 200 without a new refresh_token`);
+      if (status === 200 && (typeof json?.refresh_token !== 'string' || json.refresh_token === first))
+        throw new Error(`${s.name}: sanity refresh answered 200 without a new refresh_token`);
       return status;
     };
   }

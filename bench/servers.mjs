@@ -39,7 +39,17 @@ import { descendants } from './proc.mjs';
 
 const HOST = '127.0.0.1';
 const BODY = Buffer.from('{"ok":true,"service":"bench-upstream"}\n');
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 
 const [kind, upstream, extra] = process.argv.slice(2);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -133,7 +143,12 @@ async function startUndiciJose(origin) {
   const opts = { issuer: iss, audience: aud, algorithms: [alg] };
   return startUndici(origin, (req) => {
     const token = bearer(req);
-    return token === null ? false : jwtVerify(token, key, opts).then(() => true, () => false);
+    return token === null
+      ? false
+      : jwtVerify(token, key, opts).then(
+          () => true,
+          () => false,
+        );
   });
 }
 
@@ -247,15 +262,23 @@ async function startGatehouseCli(file, port) {
 async function startRedis(dir) {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      // its own process group: a Ctrl-C in the terminal reaches the bench, which stops Redis last, after every Gatehouse using it
-      detached: true,
-    });
+    const redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        // its own process group: a Ctrl-C in the terminal reaches the bench, which stops Redis last, after every Gatehouse using it
+        detached: true,
+      },
+    );
     spawned.add(redis);
     const exited = new Promise((resolve) => redis.once('exit', (code, signal) => resolve(signal ?? code)));
     const spawnError = new Promise((resolve) => redis.once('error', resolve));
-    const up = await Promise.race([waitForPort(port, 5000), exited.then((how) => `exited (${how})`), spawnError.then((e) => `cannot start redis-server (is it on PATH?): ${e.message}`)]);
+    const up = await Promise.race([
+      waitForPort(port, 5000),
+      exited.then((how) => `exited (${how})`),
+      spawnError.then((e) => `cannot start redis-server (is it on PATH?): ${e.message}`),
+    ]);
     if (up === true) {
       return {
         port,
@@ -289,7 +312,11 @@ async function startNative(port, argvJson) {
   spawned.add(proc);
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(signal ?? code)));
   const spawnError = new Promise((resolve) => proc.once('error', resolve));
-  const up = await Promise.race([waitForPort(Number(port), 10_000), exited.then((how) => `exited (${how})`), spawnError.then((e) => `cannot start ${cmd}: ${e.message}`)]);
+  const up = await Promise.race([
+    waitForPort(Number(port), 10_000),
+    exited.then((how) => `exited (${how})`),
+    spawnError.then((e) => `cannot start ${cmd}: ${e.message}`),
+  ]);
   if (up !== true) throw new Error(`${args.join(' ')}: ${up === false ? `not listening on ${port} after 10 s` : up}`);
   return {
     port: Number(port),

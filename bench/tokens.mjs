@@ -25,7 +25,16 @@ export function signTokensSync(jwk, claims, count, offset = 0) {
   const now = Math.floor(Date.now() / 1000);
   const out = new Array(count);
   for (let i = 0; i < count; i++) {
-    const payload = b64({ roles: claims.roles, scope: claims.scope, iss: claims.iss, sub: `${claims.subPrefix ?? 'user-'}${offset + i}`, aud: claims.aud, iat: now, exp: now + claims.ttlSeconds, jti: randomUUID() });
+    const payload = b64({
+      roles: claims.roles,
+      scope: claims.scope,
+      iss: claims.iss,
+      sub: `${claims.subPrefix ?? 'user-'}${offset + i}`,
+      aud: claims.aud,
+      iat: now,
+      exp: now + claims.ttlSeconds,
+      jti: randomUUID(),
+    });
     const input = `${header}.${payload}`;
     out[i] = `${input}.${sign('sha256', Buffer.from(input), signKey).toString('base64url')}`;
   }

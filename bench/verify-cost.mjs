@@ -24,7 +24,9 @@ const cpuNow = () => {
 
 const out = {};
 for (const [alg, { jwk, tokens }] of Object.entries(input.algs)) {
-  const key = alg.startsWith('ES') ? { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' } : createPublicKey({ key: jwk, format: 'jwk' });
+  const key = alg.startsWith('ES')
+    ? { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }
+    : createPublicKey({ key: jwk, format: 'jwk' });
   const items = tokens.map((t) => {
     const dot = t.lastIndexOf('.');
     return { data: Buffer.from(t.slice(0, dot)), sig: Buffer.from(t.slice(dot + 1), 'base64url') };

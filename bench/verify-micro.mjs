@@ -69,7 +69,9 @@ async function measure(tokens, fn) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  console.log(`node ${process.version}, ${N} distinct tokens per algorithm, ${ROUNDS} rounds, ${CONCURRENCY} in flight, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}`);
+  console.log(
+    `node ${process.version}, ${N} distinct tokens per algorithm, ${ROUNDS} rounds, ${CONCURRENCY} in flight, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}`,
+  );
   const results = [];
   for (const alg of ['RS256', 'ES256']) {
     const s = setup(alg);
@@ -105,7 +107,9 @@ async function main() {
     const fast = get('Verifier, fast path');
     const jose = get('Verifier, jose only');
     const floor = get('bare node:crypto.verify');
-    console.log(`${alg}: fast path ${(jose.cpu / fast.cpu).toFixed(2)}x less CPU than jose; ${(fast.cpu - floor.cpu).toFixed(1)} us/token above a bare node:crypto.verify`);
+    console.log(
+      `${alg}: fast path ${(jose.cpu / fast.cpu).toFixed(2)}x less CPU than jose; ${(fast.cpu - floor.cpu).toFixed(1)} us/token above a bare node:crypto.verify`,
+    );
   }
 }
 

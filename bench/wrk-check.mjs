@@ -25,13 +25,16 @@ import { cpuSeconds } from './proc.mjs';
 import { SCENARIOS, SERVERS, TOKEN_CLAIMS, startServers, writeFixtures } from './scenarios.mjs';
 import { signTokens } from './tokens.mjs';
 
-const ONLY = (process.env.WRK_ONLY ?? 'raw-undici,raw-undici-bearer,raw-undici-jose-new,raw-undici-es256-new,gatehouse-token-cached,gatehouse-token-new').split(',');
+const ONLY = (process.env.WRK_ONLY ?? 'raw-undici,raw-undici-bearer,raw-undici-jose-new,raw-undici-es256-new,gatehouse-token-cached,gatehouse-token-new').split(
+  ',',
+);
 const ROUNDS = Number(process.env.WRK_ROUNDS ?? 5);
 const SLICE = { warm: 20_000, run: 100_000 };
 // bench/scenarios.mjs's scenarios, those whose requests a wrk script can send and whose server is one process
 const selected = ONLY.map((name) => {
   const s = SCENARIOS.find((x) => x.name === name);
-  if (!s || !['none', 'repeated', 'new'].includes(s.auth ?? 'none') || SERVERS[s.server]?.tree) throw new Error(`unknown scenario ${name} (or not one wrk-check runs)`);
+  if (!s || !['none', 'repeated', 'new'].includes(s.auth ?? 'none') || SERVERS[s.server]?.tree)
+    throw new Error(`unknown scenario ${name} (or not one wrk-check runs)`);
   return s;
 });
 const POOL = Math.max(1, selected.filter((s) => s.auth === 'new').length) * ROUNDS * (SLICE.warm + SLICE.run);
@@ -82,12 +85,15 @@ try {
       const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
       const us = (seconds) => ((seconds * 1e6) / total).toFixed(0);
       (results[name] ??= []).push(rps);
-      process.stderr.write(`round ${round + 1}/${ROUNDS}  ${name.padEnd(24)} ${rps.toFixed(0).padStart(6)} req/s  cpu us/req ${us(c1.all - c0.all)} (main thread ${us(c1.main - c0.main)})${bad ? `  !! ${bad} bad answers` : ''}\n`);
+      process.stderr.write(
+        `round ${round + 1}/${ROUNDS}  ${name.padEnd(24)} ${rps.toFixed(0).padStart(6)} req/s  cpu us/req ${us(c1.all - c0.all)} (main thread ${us(c1.main - c0.main)})${bad ? `  !! ${bad} bad answers` : ''}\n`,
+      );
     }
   }
   const base = median(results[ONLY[0]]);
   process.stdout.write(`\nwrk -t1 -c50, 5 s per run, median of ${ROUNDS} rounds; ratio to ${ONLY[0]}\n`);
-  for (const name of ONLY) process.stdout.write(`${name.padEnd(24)} ${median(results[name]).toFixed(0).padStart(6)} req/s  ${(median(results[name]) / base).toFixed(2)}x\n`);
+  for (const name of ONLY)
+    process.stdout.write(`${name.padEnd(24)} ${median(results[name]).toFixed(0).padStart(6)} req/s  ${(median(results[name]) / base).toFixed(2)}x\n`);
 } finally {
   await stopChildren();
   rmSync(tmp, { recursive: true, force: true });

@@ -101,9 +101,30 @@ function redisServer(port, dir) {
     },
     async start() {
       proc = track(
-        spawn('redis-server', ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', '--loglevel', 'warning'], {
-          stdio: ['ignore', 'ignore', 'inherit'],
-        }),
+        spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--bind',
+            HOST,
+            '--dir',
+            dir,
+            '--save',
+            '',
+            '--appendonly',
+            'yes',
+            '--appendfsync',
+            'always',
+            '--protected-mode',
+            'no',
+            '--loglevel',
+            'warning',
+          ],
+          {
+            stdio: ['ignore', 'ignore', 'inherit'],
+          },
+        ),
       );
       const spawnError = new Promise((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start redis-server (is it on PATH?): ${e.message}`))));
       await Promise.race([waitForPort(port, 10_000), spawnError]);
@@ -155,7 +176,6 @@ async function startGatehouse(name, file, logCounts) {
   return cli;
 }
 
-
 function rssBytes(pid) {
   try {
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -200,7 +220,16 @@ async function makeTokens(keys, seconds) {
     const role = i % 4 === 0 ? 'admin' : 'user';
     const c = user(i, 'revocable', [role]);
     const exp = now + 3600;
-    revocable.push({ kind: 'revocable', role, jti: c.jti, exp, token: await sign(keys.good, c, { exp }), state: 'active', revokeStartedAt: Infinity, revokedAt: Infinity });
+    revocable.push({
+      kind: 'revocable',
+      role,
+      jti: c.jti,
+      exp,
+      token: await sign(keys.good, c, { exp }),
+      state: 'active',
+      revokeStartedAt: Infinity,
+      revokedAt: Infinity,
+    });
   }
   // expire during the run (exp spread over its middle)
   const expiring = [];
@@ -209,7 +238,8 @@ async function makeTokens(keys, seconds) {
     expiring.push({ kind: 'expiring', role: 'user', exp, token: await sign(keys.good, user(i, 'expiring', ['user']), { exp }) });
   }
   const expired = [];
-  for (let i = 0; i < 10; i++) expired.push({ kind: 'expired', role: 'admin', token: await sign(keys.good, user(i, 'expired', ['admin']), { exp: now - 60 - i }) });
+  for (let i = 0; i < 10; i++)
+    expired.push({ kind: 'expired', role: 'admin', token: await sign(keys.good, user(i, 'expired', ['admin']), { exp: now - 60 - i }) });
   // forged: every one of them must get 401 on a protected route, whatever is down
   const forged = [];
   for (let i = 0; i < 10; i++) {
@@ -217,7 +247,12 @@ async function makeTokens(keys, seconds) {
     const [h, p, s] = valid.split('.');
     // tampered signature: flip one character in the middle (stays canonical base64url)
     const mid = Math.floor(s.length / 2);
-    forged.push({ kind: 'forged', how: 'tampered-signature', role: 'admin', token: `${h}.${p}.${s.slice(0, mid)}${s[mid] === 'A' ? 'B' : 'A'}${s.slice(mid + 1)}` });
+    forged.push({
+      kind: 'forged',
+      how: 'tampered-signature',
+      role: 'admin',
+      token: `${h}.${p}.${s.slice(0, mid)}${s[mid] === 'A' ? 'B' : 'A'}${s.slice(mid + 1)}`,
+    });
     // tampered payload: promoted to admin, original signature
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
     forged.push({ kind: 'forged', how: 'tampered-payload', role: 'admin', token: `${h}.${b64({ ...claims, roles: ['admin'] })}.${s}` });
@@ -298,7 +333,19 @@ function expected(r, tok, win, g) {
 
 function judge(records, windows, g) {
   const win = (r) => (kind, grace) => windows.some((w) => w.kind === kind && r.sentAt <= (w.upAt ?? Infinity) + grace && r.doneAt >= w.downAt - 250);
-  const out = { answered: 0, lost: 0, lostByReason: {}, wrongAccepts: 0, wrongDenials: 0, unexpected5xx: 0, expected5xx: 0, byStatus: {}, byKind: {}, samples: [], maxRevokedAcceptLagMs: 0 };
+  const out = {
+    answered: 0,
+    lost: 0,
+    lostByReason: {},
+    wrongAccepts: 0,
+    wrongDenials: 0,
+    unexpected5xx: 0,
+    expected5xx: 0,
+    byStatus: {},
+    byKind: {},
+    samples: [],
+    maxRevokedAcceptLagMs: 0,
+  };
   for (const r of records) {
     const k = `${r.kind}${r.how ? `/${r.how}` : ''} ${r.route}`;
     const bk = (out.byKind[k] ??= { sent: 0, statuses: {} });
@@ -315,7 +362,8 @@ function judge(records, windows, g) {
     bk.statuses[r.status] = (bk.statuses[r.status] ?? 0) + 1;
     const e = expected(r, r.tok, win(r), g);
     const is2xx = r.status >= 200 && r.status < 300;
-    if (r.kind === 'revocable' && is2xx && r.route !== 'public' && r.sentAt > r.tok.revokedAt) out.maxRevokedAcceptLagMs = Math.max(out.maxRevokedAcceptLagMs, r.sentAt - r.tok.revokedAt);
+    if (r.kind === 'revocable' && is2xx && r.route !== 'public' && r.sentAt > r.tok.revokedAt)
+      out.maxRevokedAcceptLagMs = Math.max(out.maxRevokedAcceptLagMs, r.sentAt - r.tok.revokedAt);
     if (e.ok.includes(r.status)) {
       if (r.status >= 500) out.expected5xx++;
       continue;
@@ -384,7 +432,13 @@ export async function runSoak(opts = {}) {
       writeFileSync(file, gatehouseConfig({ port, adminPort, jwksPort, redisPort, upstreamA, upstreamB }));
       const proc = await startGatehouse(`gatehouse-${i}`, file, logCounts);
       const gh = { name: `gatehouse-${i}`, port, adminPort, proc, rss: [] };
-      gh.pool = new Pool(`http://${HOST}:${port}`, { connections: Math.ceil(concurrency / 2) + 2, pipelining: 1, headersTimeout: lostAfterMs, bodyTimeout: lostAfterMs, keepAliveTimeout: 20_000 });
+      gh.pool = new Pool(`http://${HOST}:${port}`, {
+        connections: Math.ceil(concurrency / 2) + 2,
+        pipelining: 1,
+        headersTimeout: lostAfterMs,
+        bodyTimeout: lostAfterMs,
+        keepAliveTimeout: 20_000,
+      });
       gh.admin = new Pool(`http://${HOST}:${adminPort}`, { connections: 2, headersTimeout: lostAfterMs, bodyTimeout: lostAfterMs });
       pools.push(gh.pool, gh.admin);
       gatehouses.push(gh);
@@ -450,7 +504,18 @@ export async function runSoak(opts = {}) {
       return send(gh, newRecord(gh, route, tok, n), tok ? { authorization: `Bearer ${tok.token}` } : {});
     };
     const newRecord = (gh, route, tok, n) => {
-      const rec = { n, inst: gh.name, route, kind: tok ? tok.kind : 'missing', how: tok?.how, path: `/${route}/item/${n}`, tok, sentAt: 0, doneAt: 0, status: null };
+      const rec = {
+        n,
+        inst: gh.name,
+        route,
+        kind: tok ? tok.kind : 'missing',
+        how: tok?.how,
+        path: `/${route}/item/${n}`,
+        tok,
+        sentAt: 0,
+        doneAt: 0,
+        status: null,
+      };
       records.push(rec);
       return rec;
     };
@@ -486,7 +551,12 @@ export async function runSoak(opts = {}) {
         tok.revokeStartedAt = Date.now();
         tok.state = 'revoking';
         try {
-          const res = await gh.admin.request({ path: '/admin/revoke', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await gh.admin.request({
+            path: '/admin/revoke',
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
           await res.body.text();
           if (res.statusCode >= 200 && res.statusCode < 300) {
             tok.revokedAt = Date.now();
@@ -551,15 +621,31 @@ export async function runSoak(opts = {}) {
       const end = gh.rss[gh.rss.length - 1];
       const peak = Math.max(...gh.rss.map((s) => s.rss ?? 0));
       const limit = Math.max(24 * 2 ** 20, 0.2 * (warm.rss ?? 0));
-      return { instance: gh.name, pid: gh.proc.pid, rssStartMiB: mib(gh.rss[0].rss), rssWarmMiB: mib(warm.rss), rssEndMiB: mib(end.rss), rssPeakMiB: mib(peak), growthMiB: mib(end.rss - warm.rss), limitMiB: mib(limit), flat: end.rss !== null && warm.rss !== null && end.rss - warm.rss <= limit };
+      return {
+        instance: gh.name,
+        pid: gh.proc.pid,
+        rssStartMiB: mib(gh.rss[0].rss),
+        rssWarmMiB: mib(warm.rss),
+        rssEndMiB: mib(end.rss),
+        rssPeakMiB: mib(peak),
+        growthMiB: mib(end.rss - warm.rss),
+        limitMiB: mib(limit),
+        flat: end.rss !== null && warm.rss !== null && end.rss - warm.rss <= limit,
+      };
     });
     const memoryFlat = memory.every((m) => m.flat);
     // how long each outage still showed after the component was back: the last 503 (Redis) / 502-504 (upstream) answered after upAt
     const recovery = windows.map((w) => {
       const codes = w.kind === 'redis' ? [503] : w.kind === 'upstream' ? [502, 504] : [];
       let last = null;
-      for (const r of records) if (codes.includes(r.status) && w.upAt && r.doneAt >= w.upAt && r.sentAt <= w.upAt + grace[w.kind]) last = Math.max(last ?? 0, r.doneAt - w.upAt);
-      return { kind: w.kind, downAtS: +((w.downAt - t0) / 1000).toFixed(2), upAtS: w.upAt ? +((w.upAt - t0) / 1000).toFixed(2) : null, lastFaultAnswerAfterUpMs: last };
+      for (const r of records)
+        if (codes.includes(r.status) && w.upAt && r.doneAt >= w.upAt && r.sentAt <= w.upAt + grace[w.kind]) last = Math.max(last ?? 0, r.doneAt - w.upAt);
+      return {
+        kind: w.kind,
+        downAtS: +((w.downAt - t0) / 1000).toFixed(2),
+        upAtS: w.upAt ? +((w.upAt - t0) / 1000).toFixed(2) : null,
+        lastFaultAnswerAfterUpMs: last,
+      };
     });
     const targets = {
       wrongAccepts: j.wrongAccepts === 0,
@@ -623,10 +709,26 @@ export function formatTable(r) {
     row(`lost (no answer in ${r.lostAfterMs / 1000} s or error)`, r.lost, `target 0  ${mark(r.targets.lost)}`),
     row('revocations confirmed/attempted', `${r.revocations.confirmed}/${r.revocations.attempted}`),
     row('max lag revoked token accepted ms', r.maxRevokedAcceptLagMs, `<= ${r.graceMs.revoked}`),
-    row('outage visible after back (max ms)', Math.max(0, ...r.faults.map((f) => f.lastFaultAnswerAfterUpMs ?? 0)), `grace ${r.graceMs.redis}/${r.graceMs.upstream} (redis/upstream)`),
-    row('statuses', Object.entries(r.byStatus).map(([s, n]) => `${s}:${n}`).join(' ')),
+    row(
+      'outage visible after back (max ms)',
+      Math.max(0, ...r.faults.map((f) => f.lastFaultAnswerAfterUpMs ?? 0)),
+      `grace ${r.graceMs.redis}/${r.graceMs.upstream} (redis/upstream)`,
+    ),
+    row(
+      'statuses',
+      Object.entries(r.byStatus)
+        .map(([s, n]) => `${s}:${n}`)
+        .join(' '),
+    ),
   ];
-  for (const m of r.memory) lines.push(row(`RSS ${m.instance} start/warm/end MiB`, `${m.rssStartMiB}/${m.rssWarmMiB}/${m.rssEndMiB}`, `growth ${m.growthMiB} MiB (limit ${m.limitMiB})  ${mark(r.targets.memoryFlat === true || r.targets.memoryFlat === false ? m.flat : r.targets.memoryFlat)}`));
+  for (const m of r.memory)
+    lines.push(
+      row(
+        `RSS ${m.instance} start/warm/end MiB`,
+        `${m.rssStartMiB}/${m.rssWarmMiB}/${m.rssEndMiB}`,
+        `growth ${m.growthMiB} MiB (limit ${m.limitMiB})  ${mark(r.targets.memoryFlat === true || r.targets.memoryFlat === false ? m.flat : r.targets.memoryFlat)}`,
+      ),
+    );
   lines.push(`  result: ${r.passed ? 'PASS' : 'FAIL'}`);
   return lines.join('\n');
 }

@@ -25,25 +25,70 @@ export interface ErrorKind {
 
 export const ERROR_TABLE = {
   unauthorized: { status: 401, description: MISSING_TOKEN_DESCRIPTION, challenge: 'bare', when: 'no bearer token on a route that needs one' },
-  invalid_token: { status: 401, description: 'The access token is invalid', challenge: 'error', when: 'the token is malformed, forged, expired, revoked or from an unknown issuer' },
-  insufficient_scope: { status: 403, description: 'The access token does not grant access to this resource', challenge: 'error', when: 'a valid token that lacks a role, scope or claim the route requires' },
+  invalid_token: {
+    status: 401,
+    description: 'The access token is invalid',
+    challenge: 'error',
+    when: 'the token is malformed, forged, expired, revoked or from an unknown issuer',
+  },
+  insufficient_scope: {
+    status: 403,
+    description: 'The access token does not grant access to this resource',
+    challenge: 'error',
+    when: 'a valid token that lacks a role, scope or claim the route requires',
+  },
   invalid_request: { status: 400, description: 'The request is malformed', when: 'malformed request: path, Host, Authorization, body or parameters' },
   not_found: { status: 404, description: 'No route matches this request', when: 'no route matches (nothing unmatched is ever let through)' },
-  method_not_allowed: { status: 405, description: 'This method is not allowed here', when: "a method a Gatehouse endpoint does not serve (the Allow header lists those it does)" },
-  request_timeout: { status: 408, description: 'The request took too long to arrive', close: true, when: 'request headers or body slower than server.headersTimeout / requestTimeout' },
+  method_not_allowed: {
+    status: 405,
+    description: 'This method is not allowed here',
+    when: 'a method a Gatehouse endpoint does not serve (the Allow header lists those it does)',
+  },
+  request_timeout: {
+    status: 408,
+    description: 'The request took too long to arrive',
+    close: true,
+    when: 'request headers or body slower than server.headersTimeout / requestTimeout',
+  },
   expectation_failed: { status: 417, description: 'This expectation is not supported', when: 'an `Expect` header other than `100-continue`' },
   too_many_requests: { status: 429, description: 'Too many requests; try again later', when: 'login or refresh throttled (Retry-After says for how long)' },
-  request_header_fields_too_large: { status: 431, description: 'Request headers are too large', close: true, when: 'request headers larger than server.maxHeaderBytes' },
-  invalid_grant: { status: 400, jsonApiStatus: 401, description: 'The refresh token is invalid, expired or revoked', when: 'a refresh token that is unknown, expired, reused or revoked; bad password at /oauth/token' },
+  request_header_fields_too_large: {
+    status: 431,
+    description: 'Request headers are too large',
+    close: true,
+    when: 'request headers larger than server.maxHeaderBytes',
+  },
+  invalid_grant: {
+    status: 400,
+    jsonApiStatus: 401,
+    description: 'The refresh token is invalid, expired or revoked',
+    when: 'a refresh token that is unknown, expired, reused or revoked; bad password at /oauth/token',
+  },
   invalid_credentials: { status: 401, description: 'The username or password is incorrect', when: 'bad username or password at the JSON login API' },
   unsupported_grant_type: { status: 400, description: 'This grant type is not supported', when: 'a grant_type the token endpoint does not serve' },
-  forbidden: { status: 403, description: 'This request was refused', when: 'a cross-site or forged form or cookie-authenticated request (CSRF), a refused sign-in form' },
-  sign_in_required: { status: 302, description: 'Sign in to continue', when: 'a browser navigation without a session on a route with `login: auto` (Location: the sign-in page)' },
-  invalid_client: { status: 401, description: 'Client authentication failed', when: 'an unknown client, a missing or wrong client secret, a secret sent by a public client' },
+  forbidden: {
+    status: 403,
+    description: 'This request was refused',
+    when: 'a cross-site or forged form or cookie-authenticated request (CSRF), a refused sign-in form',
+  },
+  sign_in_required: {
+    status: 302,
+    description: 'Sign in to continue',
+    when: 'a browser navigation without a session on a route with `login: auto` (Location: the sign-in page)',
+  },
+  invalid_client: {
+    status: 401,
+    description: 'Client authentication failed',
+    when: 'an unknown client, a missing or wrong client secret, a secret sent by a public client',
+  },
   invalid_scope: { status: 400, description: 'The requested scope is invalid or not allowed', when: 'a scope that is unknown or not allowed for the client' },
   server_error: { status: 500, description: 'Internal error', when: 'a bug: logged with its stack, never with request secrets' },
   bad_gateway: { status: 502, description: 'The upstream service could not be reached', when: 'the upstream refused, reset or broke the connection' },
-  temporarily_unavailable: { status: 503, description: 'The revocation store is unavailable; try again shortly', when: 'revocation store down with onStoreError: deny, or a session write failed' },
+  temporarily_unavailable: {
+    status: 503,
+    description: 'The revocation store is unavailable; try again shortly',
+    when: 'revocation store down with onStoreError: deny, or a session write failed',
+  },
   gateway_timeout: { status: 504, description: 'The upstream service did not answer in time', when: "the upstream did not answer within the route's timeout" },
 } as const satisfies Record<string, ErrorKind>;
 
@@ -70,7 +115,8 @@ export class GatewayError extends Error {
     this.name = 'GatewayError';
     this.status = kind.status;
     this.closeConnection = opts.close ?? kind.close ?? false;
-    const challenge = kind.challenge === 'bare' ? REALM : kind.challenge === 'error' ? `${REALM}, error="${code}", error_description="${quote(description)}"` : null;
+    const challenge =
+      kind.challenge === 'bare' ? REALM : kind.challenge === 'error' ? `${REALM}, error="${code}", error_description="${quote(description)}"` : null;
     this.headers = challenge ? { 'www-authenticate': challenge, ...opts.headers } : { ...opts.headers };
   }
 
@@ -91,11 +137,14 @@ export class GatewayError extends Error {
 /** 401 without a token: RFC 6750 §3.1 says no error code in the challenge. */
 export const missingToken = (reason = 'no_token') => new GatewayError('unauthorized', reason);
 
-export const invalidToken = (reason: string, description?: string) => new GatewayError('invalid_token', reason, description === undefined ? {} : { description });
+export const invalidToken = (reason: string, description?: string) =>
+  new GatewayError('invalid_token', reason, description === undefined ? {} : { description });
 
-export const insufficientScope = (reason: string, description?: string) => new GatewayError('insufficient_scope', reason, description === undefined ? {} : { description });
+export const insufficientScope = (reason: string, description?: string) =>
+  new GatewayError('insufficient_scope', reason, description === undefined ? {} : { description });
 
-export const invalidRequest = (description: string, reason = 'invalid_request', close = false) => new GatewayError('invalid_request', reason, { description, close });
+export const invalidRequest = (description: string, reason = 'invalid_request', close = false) =>
+  new GatewayError('invalid_request', reason, { description, close });
 
 export const notFound = (description?: string) => new GatewayError('not_found', 'no_route', description === undefined ? {} : { description });
 

@@ -94,7 +94,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const problems = checkLayers(graph);
   if (problems.length > 0) {
     for (const p of problems) process.stderr.write(`src/${p}\n`);
-    process.stderr.write(`layers: ${problems.length} problem${problems.length === 1 ? '' : 's'} (imports must point down: ${LAYERS.map((l) => l.join(' ')).join(' > ')})\n`);
+    process.stderr.write(
+      `layers: ${problems.length} problem${problems.length === 1 ? '' : 's'} (imports must point down: ${LAYERS.map((l) => l.join(' ')).join(' > ')})\n`,
+    );
     process.exit(1);
   }
   process.stdout.write(`layers: ${graph.size} files, imports point down, no cycles\n`);

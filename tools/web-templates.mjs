@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'web');
 const templatesDir = join(webDir, 'templates');
 
-const names = readdirSync(templatesDir).filter((f) => f.endsWith('.hbs')).map((f) => f.slice(0, -'.hbs'.length)).sort();
+const names = readdirSync(templatesDir)
+  .filter((f) => f.endsWith('.hbs'))
+  .map((f) => f.slice(0, -'.hbs'.length))
+  .sort();
 const entries = names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(readFileSync(join(templatesDir, `${n}.hbs`), 'utf8'))},`);
 const styles = readFileSync(join(templatesDir, 'styles.css'), 'utf8');
 

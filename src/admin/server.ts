@@ -44,7 +44,9 @@ export function createAdminServer(deps: AdminDeps): Server {
       const problems = readinessProblems(deps.current());
       const warnings = deps.warnings?.() ?? [];
       const extra = warnings.length > 0 ? { warnings } : {};
-      return problems.length === 0 ? sendJson(res, 200, { status: 'ready', ...extra }) : sendJson(res, 503, { status: 'not_ready', reasons: problems, ...extra });
+      return problems.length === 0
+        ? sendJson(res, 200, { status: 'ready', ...extra })
+        : sendJson(res, 503, { status: 'not_ready', reasons: problems, ...extra });
     }
     if (req.method === 'GET' && path === '/metrics') {
       // with workers, the primary sums every worker's registry; one process answers from its own
@@ -84,7 +86,8 @@ async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<v
   const done = (what: Record<string, unknown>) => deps.logger.info(what, 'revoked');
   if (body.jti !== undefined) {
     if (typeof body.jti !== 'string' || body.jti === '') throw invalidRequest('"jti" must be a non-empty string', 'bad_revoke');
-    if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isFinite(body.exp))) throw invalidRequest('"exp" must be a number of seconds since the epoch', 'bad_revoke');
+    if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isFinite(body.exp)))
+      throw invalidRequest('"exp" must be a number of seconds since the epoch', 'bad_revoke');
     const exp = typeof body.exp === 'number' ? body.exp : now + ttl;
     const jti = body.jti;
     await durable(writes, () => store.revokeJti(jti, exp), { op: 'revoke_jti', jti });
@@ -106,7 +109,11 @@ async function revoke(deps: AdminDeps, body: Record<string, unknown>): Promise<v
   // Only tokens this gateway would accept are revoked: a forged token must not be able to name someone else's jti.
   // One of our own refresh tokens names a login session (SPEC §3): that whole family dies.
   const self = rt.self;
-  const refresh = self ? await verifyRefreshToken(body.token, self.getKey, { iss: self.iss, algorithms: self.algorithms, maxBytes: rt.config.verify.maxTokenBytes }).catch(() => null) : null;
+  const refresh = self
+    ? await verifyRefreshToken(body.token, self.getKey, { iss: self.iss, algorithms: self.algorithms, maxBytes: rt.config.verify.maxTokenBytes }).catch(
+        () => null,
+      )
+    : null;
   if (refresh) {
     await revokeFamily(store, writes, refresh.sid, ttl);
     return done({ sid: refresh.sid });

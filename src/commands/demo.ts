@@ -15,7 +15,11 @@ export function startEchoUpstream(port: number, host = '127.0.0.1'): Promise<Ser
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = JSON.stringify({ upstream: `${host}:${port}`, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') || undefined }, null, 2);
+      const body = JSON.stringify(
+        { upstream: `${host}:${port}`, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') || undefined },
+        null,
+        2,
+      );
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });

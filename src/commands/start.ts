@@ -54,7 +54,9 @@ export async function start(args: string[]): Promise<number> {
   }
   const a = gw.address();
   const admin = gw.adminAddress();
-  err(`gatehouse: listening on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}${admin ? ` (admin ${admin.address}:${admin.port})` : ''}`);
+  err(
+    `gatehouse: listening on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}${admin ? ` (admin ${admin.address}:${admin.port})` : ''}`,
+  );
   if (values.demo) printDemoHelp(file, `http://127.0.0.1:${a.port}`);
   return -1;
 }

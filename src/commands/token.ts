@@ -9,7 +9,14 @@ import { err, out } from './io.js';
 export async function token(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, sub: { type: 'string' }, roles: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' }, claim: { type: 'string', multiple: true } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      sub: { type: 'string' },
+      roles: { type: 'string' },
+      scope: { type: 'string' },
+      ttl: { type: 'string' },
+      claim: { type: 'string', multiple: true },
+    },
   });
   if (!values.sub) {
     err('gatehouse token: --sub is required');

@@ -7,7 +7,11 @@ import { writeRawError } from '../http/respond.js';
 /** CONNECT asks a proxy for a tunnel: Gatehouse is no forward proxy (405, and the connection closed). */
 export function onConnect(_req: IncomingMessage, socket: Duplex): void {
   socket.on('error', () => socket.destroy());
-  writeRawError(socket, methodNotAllowed(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], 'CONNECT is not supported: Gatehouse is not a forward proxy'), crypto.randomUUID());
+  writeRawError(
+    socket,
+    methodNotAllowed(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], 'CONNECT is not supported: Gatehouse is not a forward proxy'),
+    crypto.randomUUID(),
+  );
 }
 
 /** Parser-level failures (smuggling, bad framing, oversized headers, slow clients): answer once and close (SECURITY.md P19-P24). */

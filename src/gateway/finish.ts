@@ -48,7 +48,20 @@ export function createFinish(deps: ListenerDeps): (ctx: RequestContext, status: 
     metrics.recordRequest(route, status, ctx.outcome, ctx.reason, upstream ? ms / 1000 : null);
     if (!logger.isLevelEnabled('info')) return;
     logger.info(
-      { reqId: ctx.requestId, method: ctx.req.method, path: ctx.path || '(unparsed)', route, status, ms: Math.round(ms * 10) / 10, auth: ctx.outcome, reason: ctx.reason, client: ctx.clientIp, sub: ctx.identity?.sub, upstream, ...(ctx.req.headers.upgrade ? { websocket: true } : {}) },
+      {
+        reqId: ctx.requestId,
+        method: ctx.req.method,
+        path: ctx.path || '(unparsed)',
+        route,
+        status,
+        ms: Math.round(ms * 10) / 10,
+        auth: ctx.outcome,
+        reason: ctx.reason,
+        client: ctx.clientIp,
+        sub: ctx.identity?.sub,
+        upstream,
+        ...(ctx.req.headers.upgrade ? { websocket: true } : {}),
+      },
       'request',
     );
   };
@@ -58,7 +71,8 @@ export function createFinish(deps: ListenerDeps): (ctx: RequestContext, status: 
 export function noteRefusal(ctx: RequestContext, err: unknown, logger: Logger): GatewayError {
   const gw = asGatewayError(err);
   if (gw.code === 'server_error') logger.error({ reqId: ctx.requestId, err }, 'unexpected error');
-  if (ctx.outcome !== 'authenticated' && ctx.outcome !== 'public' && ctx.outcome !== 'anonymous') ctx.outcome = gw.status === 401 || gw.status === 403 || gw.status === 302 ? 'denied' : 'error';
+  if (ctx.outcome !== 'authenticated' && ctx.outcome !== 'public' && ctx.outcome !== 'anonymous')
+    ctx.outcome = gw.status === 401 || gw.status === 403 || gw.status === 302 ? 'denied' : 'error';
   ctx.reason = gw.reason;
   return gw;
 }

@@ -92,7 +92,10 @@ export class Gateway {
       // Node enforces headersTimeout/requestTimeout only when it sweeps its connections, every 30 s by default:
       // a slowloris client would hold a socket for 30 s whatever the config says (SECURITY.md P24). Sweep at a
       // quarter of the smaller timeout, at most once a second.
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs || Infinity) / 4))),
+      connectionsCheckingInterval: Math.min(
+        1000,
+        Math.max(50, Math.floor(Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs || Infinity) / 4)),
+      ),
       // checkRequest refuses a missing Host itself, so the 400 carries the JSON body and X-Request-Id (SPEC §5)
       requireHostHeader: false,
       insecureHTTPParser: false,
@@ -128,7 +131,10 @@ export class Gateway {
       throw err;
     }
     if (config.sessions && !config.sessions.secureCookie) {
-      logger.warn({ publicUrl: config.server.publicUrl, cookie: config.sessions.cookie }, 'sessions on plain http (loopback only): the session cookie is sent without Secure and without the __Host- prefix; use https (server.tls) anywhere else');
+      logger.warn(
+        { publicUrl: config.server.publicUrl, cookie: config.sessions.cookie },
+        'sessions on plain http (loopback only): the session cookie is sent without Secure and without the __Host- prefix; use https (server.tls) anywhere else',
+      );
     }
     logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
     return gw;
@@ -229,7 +235,14 @@ function readTls(config: GatehouseConfig): { cert: Buffer; key: Buffer } | null 
 function listen(server: Server, addr: ListenAddress, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'address already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'address not available on this machine'
+              : err.message;
       reject(new StartupError(`${what}: cannot listen on ${addr.host}:${addr.port}: ${why}`));
     };
     server.once('error', onError);

@@ -33,7 +33,12 @@ async function signingKeyProblems(issuer: IssuerConfig, allowed: readonly string
   for (const [i, ref] of issuer.signingKeys.entries()) {
     const path = `issuer.signingKeys[${i}].file`;
     const keygen = keygenCommand(ref.file, allowed);
-    const key = await readKey(ref.file, path, problems, `create one with: ${keygen}${keygen.includes('--alg') ? '' : ' (for development, "gatehouse start --demo" generates it)'}`);
+    const key = await readKey(
+      ref.file,
+      path,
+      problems,
+      `create one with: ${keygen}${keygen.includes('--alg') ? '' : ' (for development, "gatehouse start --demo" generates it)'}`,
+    );
     if (!key) continue;
     if (!key.privateKey) {
       problems.push({ path, message: `${ref.file}: a signing key must be a private key, and this file holds only a public one; create one with: ${keygen}` });
@@ -47,7 +52,10 @@ async function signingKeyProblems(issuer: IssuerConfig, allowed: readonly string
   if (!algs.some((a) => allowed.includes(a))) {
     const usable = KEYGEN_ALGORITHMS.find((a) => allowed.includes(a));
     const fix = `add ${algs.join(' or ')} to verify.algorithms${usable ? `, or sign with a key of an allowed algorithm (gatehouse keygen --alg ${usable})` : ''}`;
-    problems.push({ path: 'issuer.signingKeys', message: `none of their algorithms (${algs.join(', ')}) is in verify.algorithms (${allowed.join(', ')}); ${fix}` });
+    problems.push({
+      path: 'issuer.signingKeys',
+      message: `none of their algorithms (${algs.join(', ')}) is in verify.algorithms (${allowed.join(', ')}); ${fix}`,
+    });
   }
   return problems;
 }
@@ -55,7 +63,12 @@ async function signingKeyProblems(issuer: IssuerConfig, allowed: readonly string
 async function staticKeyProblems(t: TrustedIssuerConfig, path: string): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   for (const [j, ref] of t.keys.entries()) {
-    await readKey(ref.file, `${path}.keys[${j}].file`, problems, `save the issuer's public signing key there (PEM or JWK, e.g. one key of its JWKS), or use ${path}.jwksUri instead of keys`);
+    await readKey(
+      ref.file,
+      `${path}.keys[${j}].file`,
+      problems,
+      `save the issuer's public signing key there (PEM or JWK, e.g. one key of its JWKS), or use ${path}.jwksUri instead of keys`,
+    );
   }
   return problems;
 }
@@ -64,7 +77,10 @@ async function staticKeyProblems(t: TrustedIssuerConfig, path: string): Promise<
 async function readKey(file: string, path: string, problems: ConfigProblem[], ifMissing: string): Promise<LoadedKey | null> {
   const read = readText(file);
   if (read.text === null) {
-    problems.push({ path, message: read.error === 'ENOENT' ? `${file}: no such file; ${ifMissing}` : `${file}: cannot read key file (${read.error})${READ_HINTS[read.error] ?? ''}` });
+    problems.push({
+      path,
+      message: read.error === 'ENOENT' ? `${file}: no such file; ${ifMissing}` : `${file}: cannot read key file (${read.error})${READ_HINTS[read.error] ?? ''}`,
+    });
     return null;
   }
   try {
@@ -81,7 +97,12 @@ function usersFileProblems(file: string): ConfigProblem[] {
   const read = readText(file);
   if (read.text === null) {
     if (read.error === 'ENOENT') {
-      return [{ path, message: `${file}: no such file; create it with a "users:" list (README "Token service"; hash each password with: gatehouse hash-password), or remove issuer.users` }];
+      return [
+        {
+          path,
+          message: `${file}: no such file; create it with a "users:" list (README "Token service"; hash each password with: gatehouse hash-password), or remove issuer.users`,
+        },
+      ];
     }
     return [{ path, message: `${file}: cannot read users file (${read.error})${READ_HINTS[read.error] ?? ''}` }];
   }

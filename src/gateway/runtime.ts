@@ -67,14 +67,27 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
     const source = staticKeySource(signingKeys.map((k) => k.publicJwk));
     keySources.push({ iss: config.issuer.iss, source });
     const algorithms = [...new Set(signingKeys.map((k) => k.alg))].filter((a) => config.verify.algorithms.includes(a));
-    if (algorithms.length === 0) throw new TypeError(`issuer.signingKeys: none of their algorithms (${signingKeys.map((k) => k.alg).join(', ')}) is in verify.algorithms`);
-    self = { iss: config.issuer.iss, audience: config.issuer.audience, algorithms, rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: true };
+    if (algorithms.length === 0)
+      throw new TypeError(`issuer.signingKeys: none of their algorithms (${signingKeys.map((k) => k.alg).join(', ')}) is in verify.algorithms`);
+    self = {
+      iss: config.issuer.iss,
+      audience: config.issuer.audience,
+      algorithms,
+      rolesClaim: ['roles'],
+      scopeClaim: ['scope'],
+      getKey: source.getKey,
+      selfIssued: true,
+    };
     issuers.push(self);
   }
   for (const t of config.trustedIssuers) {
     let source: KeySource;
     if (t.jwksUri) {
-      if (t.allowInsecureJwks && new URL(t.jwksUri).protocol === 'http:') logger.warn({ iss: t.iss, jwksUri: t.jwksUri }, 'JWKS over plain http (allowInsecureJwks): anyone on that network path can swap the keys; use only inside a private network');
+      if (t.allowInsecureJwks && new URL(t.jwksUri).protocol === 'http:')
+        logger.warn(
+          { iss: t.iss, jwksUri: t.jwksUri },
+          'JWKS over plain http (allowInsecureJwks): anyone on that network path can swap the keys; use only inside a private network',
+        );
       source = remoteKeySource(t.jwksUri, { refreshMs: t.jwksRefreshMs, cooldownMs: t.jwksCooldownMs, timeoutMs: t.jwksTimeoutMs }, logger);
     } else {
       const keys: StaticKey[] = [];
@@ -86,7 +99,15 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
       source = staticKeySource(keys);
     }
     keySources.push({ iss: t.iss, source });
-    issuers.push({ iss: t.iss, audience: t.audience, algorithms: [...t.algorithms], rolesClaim: t.rolesClaim, scopeClaim: t.scopeClaim, getKey: source.getKey, selfIssued: false });
+    issuers.push({
+      iss: t.iss,
+      audience: t.audience,
+      algorithms: [...t.algorithms],
+      rolesClaim: t.rolesClaim,
+      scopeClaim: t.scopeClaim,
+      getKey: source.getKey,
+      selfIssued: false,
+    });
   }
   const verifier = new Verifier({
     issuers,
@@ -117,14 +138,21 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
       countRequest: (endpoint, outcome) => metrics.tokenRequests.labels(endpoint, outcome).inc(),
       onWriteError: () => metrics.storeErrors.labels('write').inc(),
     };
-    const browser = config.sessions && page ? browserSignIn(issuerDeps, { sessions: config.sessions, publicOrigin: config.server.publicUrl as string, page }) : null;
+    const browser =
+      config.sessions && page ? browserSignIn(issuerDeps, { sessions: config.sessions, publicOrigin: config.server.publicUrl as string, page }) : null;
     sessions = browser?.gate ?? null;
     builtins = issuerRoutes(issuerDeps, browser?.browser ?? null);
   }
   /** SPEC §7: a signed-in browser navigation refused for a missing role sees a page, not JSON. */
   const refusalPage = (res: ServerResponse, status: number, requestId: string): boolean => {
     if (!page || status !== 403) return false;
-    page(res, 403, 'error', { status: 403, title: "You don't have access to this page", message: 'You are signed in, but your account does not have the role this page requires. Ask an administrator for access, or sign in as someone else.', link: { href: '/auth/sign-out', text: 'Sign in as someone else' }, requestId });
+    page(res, 403, 'error', {
+      status: 403,
+      title: "You don't have access to this page",
+      message: 'You are signed in, but your account does not have the role this page requires. Ask an administrator for access, or sign in as someone else.',
+      link: { href: '/auth/sign-out', text: 'Sign in as someone else' },
+      requestId,
+    });
     return true;
   };
   const counters = new Map<CompiledRoute, number>();

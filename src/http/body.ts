@@ -40,7 +40,8 @@ export async function readParams(req: IncomingMessage, limit: number): Promise<R
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
     return out;
   }
-  if (type !== 'application/x-www-form-urlencoded') throw invalidRequest('Send the body as application/x-www-form-urlencoded or application/json', 'bad_content_type');
+  if (type !== 'application/x-www-form-urlencoded')
+    throw invalidRequest('Send the body as application/x-www-form-urlencoded or application/json', 'bad_content_type');
   const params = new URLSearchParams((await readBody(req, limit)).toString('utf8'));
   const out: Record<string, string> = {};
   for (const [k, v] of params) {

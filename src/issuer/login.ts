@@ -16,7 +16,14 @@ const badCredentials = (oauth: boolean, reason: string) =>
  * count), one argon2 verification whether or not the user exists, a new
  * login session (refresh family) on success.
  */
-export async function login(deps: IssuerDeps, ctx: RequestContext, username: unknown, password: unknown, scope: string | undefined, oauth: boolean): Promise<TokenResponse> {
+export async function login(
+  deps: IssuerDeps,
+  ctx: RequestContext,
+  username: unknown,
+  password: unknown,
+  scope: string | undefined,
+  oauth: boolean,
+): Promise<TokenResponse> {
   const user = await authenticateUser(deps, ctx, username, password, oauth);
   const { sid, jti } = await startLoginSession(deps, user);
   ctx.reason = 'login';
@@ -25,7 +32,8 @@ export async function login(deps: IssuerDeps, ctx: RequestContext, username: unk
 
 /** The password check every sign-in shares (JSON API, OAuth password grant, the sign-in page): throttled, constant-cost, one generic failure. */
 export async function authenticateUser(deps: IssuerDeps, ctx: RequestContext, username: unknown, password: unknown, oauth: boolean): Promise<User> {
-  if (typeof username !== 'string' || username.length === 0 || username.length > 256) throw invalidRequest('"username" is required (a string of at most 256 characters)', 'bad_username');
+  if (typeof username !== 'string' || username.length === 0 || username.length > 256)
+    throw invalidRequest('"username" is required (a string of at most 256 characters)', 'bad_username');
   if (typeof password !== 'string' || password.length === 0) throw invalidRequest('"password" is required', 'bad_password');
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw invalidRequest(`"password" is longer than ${MAX_PASSWORD_BYTES} bytes`, 'password_too_long');
   const { store, state, logger } = deps;

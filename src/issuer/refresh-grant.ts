@@ -35,7 +35,8 @@ async function checkRefreshThrottled(deps: IssuerDeps, ctx: RequestContext, toke
   try {
     return await checkRefresh(deps, token);
   } catch (err) {
-    if (err instanceof GatewayError && err.reason === 'refresh_invalid') await durable(deps, () => deps.store.hit(ipKey, Math.ceil(windowMs / 1000)), { op: 'throttle_hit' });
+    if (err instanceof GatewayError && err.reason === 'refresh_invalid')
+      await durable(deps, () => deps.store.hit(ipKey, Math.ceil(windowMs / 1000)), { op: 'throttle_hit' });
     throw err;
   }
 }
@@ -56,7 +57,8 @@ export async function refresh(deps: IssuerDeps, ctx: RequestContext, token: unkn
   const exp = Math.floor(Date.now() / 1000) + seconds(deps.issuer.refreshTokenTtlMs);
   const result = await durable(deps, () => store.rotateFamily(claims.sid, claims.jti, nextJti, exp), { op: 'rotate' });
   if (result !== 'rotated') {
-    if (result === 'reused') deps.logger.warn({ sub: claims.sub, sid: claims.sid }, 'refresh token reused: the whole login session was revoked (RFC 9700 §4.14.2)');
+    if (result === 'reused')
+      deps.logger.warn({ sub: claims.sub, sid: claims.sid }, 'refresh token reused: the whole login session was revoked (RFC 9700 §4.14.2)');
     throw invalidGrant(`refresh_${result}`);
   }
   ctx.reason = 'refresh';

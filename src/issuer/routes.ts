@@ -69,7 +69,11 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
         if (p.grant_type === 'password') tokens(res, await login(deps, ctx, p.username, p.password, p.scope, true));
         else if (p.grant_type === 'refresh_token') tokens(res, await refresh(deps, ctx, p.refresh_token, p.scope));
         else if (p.grant_type === undefined) throw invalidRequest('"grant_type" is required', 'missing_grant_type');
-        else throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', { description: 'Supported grant types: password, refresh_token', headers: NO_STORE });
+        else
+          throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', {
+            description: 'Supported grant types: password, refresh_token',
+            headers: NO_STORE,
+          });
       },
     }),
     route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, ctx, res) }),

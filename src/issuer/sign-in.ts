@@ -41,10 +41,22 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
   };
   const refuseForm = (ctx: RequestContext, res: ServerResponse, reason: string) => {
     ctx.reason = reason;
-    b.page(res, 403, 'error', { status: 403, title: 'This form has expired', message: 'The page you sent it from is too old or came from another site. Go back to the sign-in page and try again.', link: { href: '/auth/sign-in', text: 'Back to sign-in' }, requestId: ctx.requestId });
+    b.page(res, 403, 'error', {
+      status: 403,
+      title: 'This form has expired',
+      message: 'The page you sent it from is too old or came from another site. Go back to the sign-in page and try again.',
+      link: { href: '/auth/sign-in', text: 'Back to sign-in' },
+      requestId: ctx.requestId,
+    });
   };
-  const form = (res: ServerResponse, status: number, flowId: string, csrf: string, extra: { username?: string; error?: string; retryAfter?: number } = {}, headers: Record<string, string> = {}) =>
-    b.page(res, status, 'sign-in', { flow: flowId, csrf, ...extra }, headers);
+  const form = (
+    res: ServerResponse,
+    status: number,
+    flowId: string,
+    csrf: string,
+    extra: { username?: string; error?: string; retryAfter?: number } = {},
+    headers: Record<string, string> = {},
+  ) => b.page(res, status, 'sign-in', { flow: flowId, csrf, ...extra }, headers);
   const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
     res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
     res.end();
@@ -82,9 +94,17 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
         ctx.reason = err.reason;
         if (err.code === 'too_many_requests') {
           const wait = err.headers['retry-after'] ?? '60';
-          return form(res, 429, flowId, flow.csrf, { ...(p.username !== undefined ? { username: p.username } : {}), retryAfter: Number(wait) }, { 'retry-after': wait });
+          return form(
+            res,
+            429,
+            flowId,
+            flow.csrf,
+            { ...(p.username !== undefined ? { username: p.username } : {}), retryAfter: Number(wait) },
+            { 'retry-after': wait },
+          );
         }
-        if (err.code === 'invalid_credentials' || err.code === 'invalid_request') return form(res, 401, flowId, flow.csrf, { ...(p.username !== undefined ? { username: p.username } : {}), error: GENERIC_FAILURE });
+        if (err.code === 'invalid_credentials' || err.code === 'invalid_request')
+          return form(res, 401, flowId, flow.csrf, { ...(p.username !== undefined ? { username: p.username } : {}), error: GENERIC_FAILURE });
         throw err;
       }
       // a new session id at every sign-in; the one this browser had ends

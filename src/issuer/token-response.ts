@@ -20,9 +20,25 @@ export async function tokenResponse(deps: IssuerDeps, user: User, sid: string, r
   const key = deps.signingKeys[0]!;
   const accessTtl = seconds(issuer.accessTokenTtlMs);
   const refreshTtl = seconds(issuer.refreshTokenTtlMs);
-  const { token } = await signAccessToken(key, { iss: issuer.iss, sub: user.username, audience: issuer.audience, ttlSeconds: accessTtl, roles: user.roles, scope, sid, extra: userClaims(deps.issuer, user) });
+  const { token } = await signAccessToken(key, {
+    iss: issuer.iss,
+    sub: user.username,
+    audience: issuer.audience,
+    ttlSeconds: accessTtl,
+    roles: user.roles,
+    scope,
+    sid,
+    extra: userClaims(deps.issuer, user),
+  });
   const refresh = await signRefreshToken(key, issuer.iss, { sub: user.username, jti: refreshJti, sid, exp: Math.floor(Date.now() / 1000) + refreshTtl, scope });
-  return { access_token: token, token_type: 'Bearer', expires_in: accessTtl, refresh_token: refresh, refresh_expires_in: refreshTtl, ...(scope ? { scope } : {}) };
+  return {
+    access_token: token,
+    token_type: 'Bearer',
+    expires_in: accessTtl,
+    refresh_token: refresh,
+    refresh_expires_in: refreshTtl,
+    ...(scope ? { scope } : {}),
+  };
 }
 
 /** The user fields `issuer.claims` copies into access tokens. */
@@ -37,9 +53,23 @@ export function userClaims(issuer: IssuerConfig, user: User): Record<string, unk
 }
 
 /** An access token for a browser session's user (no refresh token: the session is the long-lived part), valid at most until `until` (epoch ms). */
-export async function sessionAccessToken(deps: Pick<IssuerDeps, 'issuer' | 'signingKeys'>, user: User, sid: string, until: number): Promise<{ token: string; exp: number }> {
+export async function sessionAccessToken(
+  deps: Pick<IssuerDeps, 'issuer' | 'signingKeys'>,
+  user: User,
+  sid: string,
+  until: number,
+): Promise<{ token: string; exp: number }> {
   const ttl = Math.max(1, Math.min(seconds(deps.issuer.accessTokenTtlMs), Math.floor((until - Date.now()) / 1000)));
-  const { token, exp } = await signAccessToken(deps.signingKeys[0]!, { iss: deps.issuer.iss, sub: user.username, audience: deps.issuer.audience, ttlSeconds: ttl, roles: user.roles, scope: user.scope, sid, extra: userClaims(deps.issuer, user) });
+  const { token, exp } = await signAccessToken(deps.signingKeys[0]!, {
+    iss: deps.issuer.iss,
+    sub: user.username,
+    audience: deps.issuer.audience,
+    ttlSeconds: ttl,
+    roles: user.roles,
+    scope: user.scope,
+    sid,
+    extra: userClaims(deps.issuer, user),
+  });
   return { token, exp };
 }
 

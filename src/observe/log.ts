@@ -25,7 +25,10 @@ export const REDACT = [
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   // Batched stdout writes that can never hang the process (src/log-writer.ts).
   const dest = destination ?? new LogWriter(1);
-  return pino({ level, base: { service: 'gatehouse', pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  return pino(
+    { level, base: { service: 'gatehouse', pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    dest,
+  );
 }
 
 export type { Logger };

@@ -39,7 +39,12 @@ class HotCounter<L extends string> {
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests = new HotCounter(this.registry, 'gatehouse_requests_total', 'Requests answered, by route and status', ['route', 'status'] as const);
-  private readonly authDecisions = new HotCounter(this.registry, 'gatehouse_auth_decisions_total', 'Authentication/authorization decisions by outcome and reason', ['outcome', 'reason'] as const);
+  private readonly authDecisions = new HotCounter(
+    this.registry,
+    'gatehouse_auth_decisions_total',
+    'Authentication/authorization decisions by outcome and reason',
+    ['outcome', 'reason'] as const,
+  );
   readonly upstreamLatency = new Histogram({
     name: 'gatehouse_upstream_duration_seconds',
     help: 'Time from forwarding to the end of the upstream response',
@@ -48,12 +53,32 @@ export class Metrics {
     registers: [this.registry],
   });
   private readonly tokenCache = new HotCounter(this.registry, 'gatehouse_token_cache_total', 'Verified-token cache lookups', ['result'] as const);
-  readonly storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Revocation store errors and requests answered while it was unavailable', labelNames: ['kind'] as const, registers: [this.registry] });
-  readonly tokenRequests = new Counter({ name: 'gatehouse_token_requests_total', help: 'Token service requests by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: [this.registry] });
+  readonly storeErrors = new Counter({
+    name: 'gatehouse_store_errors_total',
+    help: 'Revocation store errors and requests answered while it was unavailable',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly tokenRequests = new Counter({
+    name: 'gatehouse_token_requests_total',
+    help: 'Token service requests by endpoint and outcome',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
 
-  private readonly tunnelsClosed = new Counter({ name: 'gatehouse_websocket_closed_total', help: 'WebSocket tunnels Gatehouse ended because their token expired or was revoked', labelNames: ['reason'] as const, registers: [this.registry] });
+  private readonly tunnelsClosed = new Counter({
+    name: 'gatehouse_websocket_closed_total',
+    help: 'WebSocket tunnels Gatehouse ended because their token expired or was revoked',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
-  private readonly stale = new Gauge({ name: 'gatehouse_config_stale', help: '1 while the file in use is not the one on disk (its new version was invalid), by source: config, users', labelNames: ['source'] as const, registers: [this.registry] });
+  private readonly stale = new Gauge({
+    name: 'gatehouse_config_stale',
+    help: '1 while the file in use is not the one on disk (its new version was invalid), by source: config, users',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
 
   constructor(defaults = true) {
     this.stale.labels('config').set(0);

@@ -16,7 +16,8 @@ export function authorize(rule: AuthRule, token: VerifiedToken): void {
     throw insufficientScope('missing_scope', 'The access token lacks a scope this resource requires');
   }
   for (const [path, want] of Object.entries(rule.claims)) {
-    if (!claimEquals(claimAt(token.claims, path), want)) throw insufficientScope('claim_mismatch', 'The access token does not meet this resource\'s requirements');
+    if (!claimEquals(claimAt(token.claims, path), want))
+      throw insufficientScope('claim_mismatch', "The access token does not meet this resource's requirements");
   }
 }
 

@@ -8,5 +8,6 @@ import type { Stage } from './context.js';
  */
 export const checkExpect: Stage = (ctx) => {
   const expect = ctx.req.headers.expect;
-  if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new GatewayError('expectation_failed', 'bad_expect', { description: 'Only "Expect: 100-continue" is supported' });
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue')
+    throw new GatewayError('expectation_failed', 'bad_expect', { description: 'Only "Expect: 100-continue" is supported' });
 };

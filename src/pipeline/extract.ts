@@ -76,7 +76,11 @@ export function noCredential(ctx: RequestContext, deps: StageDeps, reason: strin
   }
   const sessions = deps.sessions;
   const method = ctx.req.method ?? 'GET';
-  const redirect = sessions !== null && (method === 'GET' || method === 'HEAD') && !ctx.req.headers.upgrade && (route.login === 'redirect' || (route.login === 'auto' && isNavigation(ctx.req)));
+  const redirect =
+    sessions !== null &&
+    (method === 'GET' || method === 'HEAD') &&
+    !ctx.req.headers.upgrade &&
+    (route.login === 'redirect' || (route.login === 'auto' && isNavigation(ctx.req)));
   if (!redirect) throw missingToken(reason);
   return sessions.signInUrl(ctx.path + ctx.query).then((location) => {
     throw signInRequired(location, reason);

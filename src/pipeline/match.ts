@@ -59,7 +59,8 @@ export function matchRoute(routes: readonly CompiledRoute[], ctx: Pick<RequestCo
     if (route.local && !route.local[method] && !(method === 'HEAD' && route.local.GET)) throw methodNotAllowed(Object.keys(route.local));
     return route;
   }
-  if (explicitOnly && pathMatched) throw methodNotAllowed(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], `${method} is not allowed unless a route lists it`);
+  if (explicitOnly && pathMatched)
+    throw methodNotAllowed(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], `${method} is not allowed unless a route lists it`);
   throw notFound();
 }
 

@@ -34,7 +34,10 @@ export function clientAddress(req: IncomingMessage, trusted: BlockList, anyTrust
   if (!anyTrusted || !isTrusted(trusted, peer)) return peer;
   const xff = req.headers['x-forwarded-for'];
   if (!xff) return peer;
-  const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((s) => s.trim()).filter(Boolean);
+  const hops = (Array.isArray(xff) ? xff.join(',') : xff)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = plainIp(hops[i]);
     if (!isTrusted(trusted, hop)) return hop;

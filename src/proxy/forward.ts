@@ -27,7 +27,14 @@ export type Forwarded = (status: number, origin: string, reason: string | null) 
 export function forward(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, deps: ForwardDeps, done: Forwarded): void {
   const config = route.proxy!;
   const origin = deps.nextUpstream(route);
-  const fwd = { origin, method: ctx.req.method ?? 'GET', path: upstreamPath(ctx, config), headers: upstreamHeaders(ctx, config, deps), timeoutMs: config.timeoutMs, requestId: ctx.requestId };
+  const fwd = {
+    origin,
+    method: ctx.req.method ?? 'GET',
+    path: upstreamPath(ctx, config),
+    headers: upstreamHeaders(ctx, config, deps),
+    timeoutMs: config.timeoutMs,
+    requestId: ctx.requestId,
+  };
   deps.forwarder.http(ctx.req, res, fwd, (err, status) => {
     if (!err) {
       done(status, origin, null);
@@ -39,7 +46,10 @@ export function forward(ctx: RequestContext, res: ServerResponse, route: Compile
       return;
     }
     sendError(res, gw, ctx.requestId);
-    deps.logger.warn({ reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code, err: err.message, sent: res.headersSent }, 'upstream failed');
+    deps.logger.warn(
+      { reqId: ctx.requestId, upstream: origin, code: (err as { code?: string }).code, err: err.message, sent: res.headersSent },
+      'upstream failed',
+    );
     done(gw.status, origin, gw.reason);
   });
 }

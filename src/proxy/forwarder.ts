@@ -242,7 +242,14 @@ export class ClientClosedError extends Error {
 export function responseHeaders(headers: IncomingHttpHeaders, requestId: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connection = headers.connection;
-  const named = connection ? new Set(String(connection).toLowerCase().split(',').map((s) => s.trim())) : null;
+  const named = connection
+    ? new Set(
+        String(connection)
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim()),
+      )
+    : null;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;

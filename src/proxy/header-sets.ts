@@ -1,7 +1,19 @@
 /** Header names the proxy treats specially, in one place (used, not re-inlined). */
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus ones undici must not be handed. */
-export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect', 'http2-settings']);
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'expect',
+  'http2-settings',
+]);
 
 /**
  * Method-override headers: a backend that honours them would run a DELETE that

@@ -38,7 +38,14 @@ export function upstreamHeaders(ctx: ProxiedContext, route: RouteConfig, rt: Ups
   const req = ctx.req;
   const raw = req.rawHeaders;
   const connection = req.headers.connection;
-  const named = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
+  const named = connection
+    ? new Set(
+        connection
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim()),
+      )
+    : null;
   const strip = rt.identity.strip;
   // forwardToken: false keeps bearer tokens away from upstreams on every route, public ones included.
   const dropAuth = !rt.identity.forwardToken;

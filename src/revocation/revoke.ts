@@ -37,7 +37,13 @@ export interface Revocable {
  * family (for as long as a refresh token can live), so nothing descended from
  * the same login survives. Returns what was revoked, for the caller's log.
  */
-export async function revokeAccessToken(store: RevocationStore, deps: WriteDeps, token: Revocable, familyTtlSeconds: number, withFamily: boolean): Promise<Record<string, unknown>> {
+export async function revokeAccessToken(
+  store: RevocationStore,
+  deps: WriteDeps,
+  token: Revocable,
+  familyTtlSeconds: number,
+  withFamily: boolean,
+): Promise<Record<string, unknown>> {
   const now = Math.floor(Date.now() / 1000);
   const done: Record<string, unknown> = {};
   if (withFamily && token.sid) {

@@ -46,7 +46,12 @@ export class Flows {
 
   async start(returnTo: string, data?: Record<string, unknown>): Promise<{ id: string; flow: FlowRecord }> {
     const id = randomBytes(16).toString('base64url');
-    const flow: FlowRecord = { returnTo: safeReturnTo(returnTo), csrf: randomBytes(24).toString('base64url'), createdAt: Date.now(), ...(data ? { data } : {}) };
+    const flow: FlowRecord = {
+      returnTo: safeReturnTo(returnTo),
+      csrf: randomBytes(24).toString('base64url'),
+      createdAt: Date.now(),
+      ...(data ? { data } : {}),
+    };
     await this.records.putRecord(KIND, id, JSON.stringify(flow), FLOW_TTL_SECONDS);
     return { id, flow };
   }

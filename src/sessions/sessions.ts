@@ -21,7 +21,15 @@ export interface SessionRecord {
 
 const isSessionRecord = (v: unknown): v is SessionRecord => {
   const r = v as Partial<SessionRecord> | null;
-  return !!r && typeof r.sid === 'string' && typeof r.sub === 'string' && typeof r.createdAt === 'number' && typeof r.absoluteExp === 'number' && typeof r.lastSeen === 'number' && typeof r.csrf === 'string';
+  return (
+    !!r &&
+    typeof r.sid === 'string' &&
+    typeof r.sub === 'string' &&
+    typeof r.createdAt === 'number' &&
+    typeof r.absoluteExp === 'number' &&
+    typeof r.lastSeen === 'number' &&
+    typeof r.csrf === 'string'
+  );
 };
 
 /** A resolved session: the identity the rest of the pipeline sees, and the access token forwarded upstream for it. */
@@ -84,7 +92,14 @@ export class SessionManager {
   /** A new session (a new id at every sign-in). Returns the cookie value and the record. */
   async create(sub: string, sid: string): Promise<{ id: string; record: SessionRecord }> {
     const now = Date.now();
-    const record: SessionRecord = { sid, sub, createdAt: now, absoluteExp: now + this.deps.absoluteTtlMs, lastSeen: now, csrf: randomBytes(24).toString('base64url') };
+    const record: SessionRecord = {
+      sid,
+      sub,
+      createdAt: now,
+      absoluteExp: now + this.deps.absoluteTtlMs,
+      lastSeen: now,
+      csrf: randomBytes(24).toString('base64url'),
+    };
     const id = newSessionId();
     await this.write(sessionKey(id), record);
     return { id, record };
@@ -132,7 +147,11 @@ export class SessionManager {
     if (entry.token === null || entry.tokenExp - TOKEN_MARGIN_S <= now / 1000) return this.mint(id, entry);
     const verified = this.deps.verify(entry.token);
     const token = entry.token;
-    if (verified instanceof Promise) return verified.then((identity) => ({ identity, token, record: r }), () => this.dropToken(id, entry));
+    if (verified instanceof Promise)
+      return verified.then(
+        (identity) => ({ identity, token, record: r }),
+        () => this.dropToken(id, entry),
+      );
     return { identity: verified, token, record: r };
   }
 

@@ -33,7 +33,13 @@ interface AlgSpec {
 
 const hashes = { 256: 'sha256', 384: 'sha384', 512: 'sha512' } as const;
 
-const rs = (bits: 256 | 384 | 512): AlgSpec => ({ kty: 'RSA', crv: undefined, keyType: 'rsa', namedCurve: undefined, verify: (key, data, sig) => cryptoVerify(hashes[bits], data, key, sig) });
+const rs = (bits: 256 | 384 | 512): AlgSpec => ({
+  kty: 'RSA',
+  crv: undefined,
+  keyType: 'rsa',
+  namedCurve: undefined,
+  verify: (key, data, sig) => cryptoVerify(hashes[bits], data, key, sig),
+});
 // RFC 7518 §3.5: salt as long as the hash, MGF1 with the same hash (node's default for the MGF1 hash)
 const ps = (bits: 256 | 384 | 512): AlgSpec => ({
   kty: 'RSA',
@@ -86,7 +92,8 @@ function usable(jwk: JWK, spec: AlgSpec, alg: string, kid: unknown): boolean {
   const { kty, key_ops: keyOps, ext, kid: jwkKid, alg: jwkAlg, use, crv } = jwk as Record<string, unknown>;
   return (
     (ext === undefined || typeof ext === 'boolean') &&
-    (keyOps === undefined || (Array.isArray(keyOps) && keyOps.every((op: unknown, i) => typeof op === 'string' && keyOps.indexOf(op) === i) && keyOps.includes('verify'))) &&
+    (keyOps === undefined ||
+      (Array.isArray(keyOps) && keyOps.every((op: unknown, i) => typeof op === 'string' && keyOps.indexOf(op) === i) && keyOps.includes('verify'))) &&
     spec.kty === kty &&
     (kid === undefined || (typeof kid === 'string' && kid === jwkKid)) &&
     (jwkAlg === undefined ? kty !== 'AKP' : alg === jwkAlg) &&

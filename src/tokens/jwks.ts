@@ -1,5 +1,15 @@
 import type { KeyObject } from 'node:crypto';
-import { compactVerify, createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type JWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  compactVerify,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type CryptoKey,
+  type JWK,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { Logger } from 'pino';
 import { describeKeys, keyTable, remoteKeyView } from './fast-verify.js';
 
@@ -51,7 +61,13 @@ export function staticKeySource(keys: readonly (JWK | StaticKey)[]): KeySource {
       let first: CryptoKey | KeyObject | null = null;
       for await (const key of err as unknown as AsyncIterable<CryptoKey | KeyObject>) {
         first ??= key;
-        if (await compactVerify(compact, key).then(() => true, () => false)) return key;
+        if (
+          await compactVerify(compact, key).then(
+            () => true,
+            () => false,
+          )
+        )
+          return key;
       }
       if (first) return first;
       throw err;
@@ -68,7 +84,8 @@ export function staticKeySource(keys: readonly (JWK | StaticKey)[]): KeySource {
  * kid is published more than once (ambiguous). The rest keep working.
  */
 export function saneJwks(body: unknown, log: (msg: string, expected: boolean) => void): JSONWebKeySet {
-  if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys)) throw new Error('JWKS response is not a JSON object with a "keys" array');
+  if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys))
+    throw new Error('JWKS response is not a JSON object with a "keys" array');
   const keys = (body as { keys: unknown[] }).keys.filter((k): k is JWK => !!k && typeof k === 'object' && !Array.isArray(k));
   const kidCount = new Map<string, number>();
   for (const k of keys) if (typeof k.kid === 'string') kidCount.set(k.kid, (kidCount.get(k.kid) ?? 0) + 1);
@@ -177,15 +194,25 @@ export function remoteKeySource(uri: string, opts: RemoteOptions, logger: Logger
     jwks.reload().catch((err: unknown) => {
       const cached = jwks.jwks()?.keys.length ?? 0;
       const message = (err as Error).message;
-      if (cached > 0) logger.warn({ jwksUri: uri, err: message, cachedKeys: cached }, `JWKS refresh failed; the ${cached} cached key${cached === 1 ? ' stays' : 's stay'} in use`);
+      if (cached > 0)
+        logger.warn(
+          { jwksUri: uri, err: message, cachedKeys: cached },
+          `JWKS refresh failed; the ${cached} cached key${cached === 1 ? ' stays' : 's stay'} in use`,
+        );
       else logger.error({ jwksUri: uri, err: message }, "JWKS could not be loaded; this issuer's tokens are refused until it loads");
     });
-  describeKeys(jwks, remoteKeyView(jwks, () => fetches));
+  describeKeys(
+    jwks,
+    remoteKeyView(jwks, () => fetches),
+  );
   void reload();
-  const timer = setInterval(() => {
-    lastFailure = 0; // the scheduled refresh is always allowed to try
-    void reload();
-  }, Math.max(1000, opts.refreshMs));
+  const timer = setInterval(
+    () => {
+      lastFailure = 0; // the scheduled refresh is always allowed to try
+      void reload();
+    },
+    Math.max(1000, opts.refreshMs),
+  );
   timer.unref();
   return {
     getKey: jwks,

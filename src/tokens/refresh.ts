@@ -36,10 +36,21 @@ export async function signRefreshToken(key: LoadedKey, iss: string, c: Omit<Refr
 export const newId = () => randomUUID();
 
 /** Throws (any error) unless `token` is a refresh token this issuer signed and that has not expired. */
-export async function verifyRefreshToken(token: string, getKey: JWTVerifyGetKey, opts: { iss: string; algorithms: string[]; maxBytes: number }): Promise<RefreshClaims> {
+export async function verifyRefreshToken(
+  token: string,
+  getKey: JWTVerifyGetKey,
+  opts: { iss: string; algorithms: string[]; maxBytes: number },
+): Promise<RefreshClaims> {
   preflight(token, opts.maxBytes, 'refresh');
-  const { payload } = await jwtVerify(token, getKey, { issuer: opts.iss, audience: opts.iss, algorithms: opts.algorithms, typ: REFRESH_TYP, requiredClaims: ['sub', 'jti', 'exp', 'iat'] });
+  const { payload } = await jwtVerify(token, getKey, {
+    issuer: opts.iss,
+    audience: opts.iss,
+    algorithms: opts.algorithms,
+    typ: REFRESH_TYP,
+    requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+  });
   const { sub, jti, sid, iat, exp, scope } = payload as Record<string, unknown>;
-  if (typeof sub !== 'string' || typeof jti !== 'string' || typeof sid !== 'string' || !Number.isFinite(iat) || !Number.isFinite(exp)) throw new Error('refresh token claims of the wrong type');
+  if (typeof sub !== 'string' || typeof jti !== 'string' || typeof sid !== 'string' || !Number.isFinite(iat) || !Number.isFinite(exp))
+    throw new Error('refresh token claims of the wrong type');
   return { sub, jti, sid, iat: iat as number, exp: exp as number, scope: typeof scope === 'string' ? scope : '' };
 }

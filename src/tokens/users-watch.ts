@@ -76,7 +76,8 @@ export class WatchedUsers implements Users {
       this.dir = UserDirectory.fromText(text, this.file);
     } catch (err) {
       const message = (err as Error).message;
-      if (message !== this.problem) this.logger.error({ file: this.file, err: message }, 'users file: the new version is invalid; the last good one stays in use');
+      if (message !== this.problem)
+        this.logger.error({ file: this.file, err: message }, 'users file: the new version is invalid; the last good one stays in use');
       this.problem = message;
       this.signature = signature;
       this.onChange?.(this.state());

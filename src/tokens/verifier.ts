@@ -83,13 +83,23 @@ export class Verifier {
     this.clockTolerance = Math.floor(opts.clockToleranceMs / 1000);
     this.maxTokenAge = opts.maxTokenAgeMs !== null ? Math.floor(opts.maxTokenAgeMs / 1000) : undefined;
     // jose throws a TypeError for these; keep that behaviour by never deciding here
-    const saneOptions = Number.isFinite(this.clockTolerance) && this.clockTolerance >= 0 && (this.maxTokenAge === undefined || (Number.isFinite(this.maxTokenAge) && this.maxTokenAge >= 0));
+    const saneOptions =
+      Number.isFinite(this.clockTolerance) &&
+      this.clockTolerance >= 0 &&
+      (this.maxTokenAge === undefined || (Number.isFinite(this.maxTokenAge) && this.maxTokenAge >= 0));
     const fast = (opts.fastPath ?? true) && saneOptions;
     for (const entry of opts.issuers) {
-      const rules: ClaimRules = { issuer: entry.iss, audience: [...entry.audience], typ: entry.selfIssued ? ACCESS_TYP : undefined, clockTolerance: this.clockTolerance, maxTokenAge: this.maxTokenAge };
+      const rules: ClaimRules = {
+        issuer: entry.iss,
+        audience: [...entry.audience],
+        typ: entry.selfIssued ? ACCESS_TYP : undefined,
+        clockTolerance: this.clockTolerance,
+        maxTokenAge: this.maxTokenAge,
+      };
       this.byIss.set(entry.iss, { entry, rules, keys: fast ? keyViewOf(entry.getKey) : undefined });
     }
-    this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, VerifiedToken>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
+    this.cache =
+      opts.cacheMaxEntries > 0 ? new LRUCache<string, VerifiedToken>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
   }
 
   /**
@@ -252,7 +262,15 @@ function decodeSegment(segment: string, reason: string): Record<string, unknown>
 
 /** The reason a failed claim check is logged and counted under, whichever path found it. */
 function claimReason(claim: string): string {
-  return claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`;
+  return claim === 'iss'
+    ? 'wrong_issuer'
+    : claim === 'aud'
+      ? 'wrong_audience'
+      : claim === 'nbf'
+        ? 'not_yet_valid'
+        : claim === 'typ'
+          ? 'wrong_typ'
+          : `bad_${claim}`;
 }
 
 const expired = () => invalidToken('expired', 'The access token expired');

@@ -235,7 +235,8 @@ function readOverrides(dir: string | null): Overrides {
     } else if (f.endsWith('.hbs')) {
       const name = f.slice(0, -'.hbs'.length);
       const known = TEMPLATE_NAMES.find((n) => n === name);
-      if (known === undefined) throw new Error(`templates: ${join(dir, f)}: not a page Gatehouse renders (expected one of ${TEMPLATE_NAMES.map((n) => `${n}.hbs`).join(', ')})`);
+      if (known === undefined)
+        throw new Error(`templates: ${join(dir, f)}: not a page Gatehouse renders (expected one of ${TEMPLATE_NAMES.map((n) => `${n}.hbs`).join(', ')})`);
       out.templates.set(known, { file: join(dir, f), source: read(join(dir, f)) });
     }
   }

@@ -36,7 +36,8 @@ afterAll(async () => {
 });
 
 const api = (token: string) => send(g.url, '/api/orders', { headers: { authorization: `Bearer ${token}` } });
-const revoke = (body: string, contentType = 'application/json') => send(g.adminUrl, '/admin/revoke', { method: 'POST', headers: { 'content-type': contentType }, body });
+const revoke = (body: string, contentType = 'application/json') =>
+  send(g.adminUrl, '/admin/revoke', { method: 'POST', headers: { 'content-type': contentType }, body });
 const now = () => Math.floor(Date.now() / 1000);
 
 /** 401 invalid_token whose description says the token was revoked; the upstream not called. */
@@ -177,7 +178,7 @@ describe('POST /admin/revoke', () => {
     expect((await api(other)).status).toBe(200);
   });
 
-  it('a token this gateway would not accept cannot be used to revoke someone else\'s jti', async () => {
+  it("a token this gateway would not accept cannot be used to revoke someone else's jti", async () => {
     const victim = await signToken(key, { roles: ['user'] }, { iss: ISS, sub: 'erin', jti: 'victim-jti' });
     const attacker = await makeKey('ES256', key.kid); // same kid, different key
     const forged = await signToken(attacker, { roles: ['user'] }, { iss: ISS, sub: 'erin', jti: 'victim-jti' });

@@ -55,8 +55,18 @@ const SHOTS: Shot[] = [
     request: 'req-1',
     action: '/consent',
   }),
-  shot('error-403', 'error', 403, { status: 403, title: "You don't have access to this page", message: 'You are signed in as bob@example.com, and this page needs a role your account does not have.', requestId: '7f3c9a2e4b1d4c6f' }),
-  shot('error-400', 'error', 400, { status: 400, title: 'This sign-in link is invalid or expired', message: 'Sign-in links work once and for a few minutes. Open the page you wanted again to get a new one.', link: { href: '/auth/sign-in', text: 'Sign in' } }),
+  shot('error-403', 'error', 403, {
+    status: 403,
+    title: "You don't have access to this page",
+    message: 'You are signed in as bob@example.com, and this page needs a role your account does not have.',
+    requestId: '7f3c9a2e4b1d4c6f',
+  }),
+  shot('error-400', 'error', 400, {
+    status: 400,
+    title: 'This sign-in link is invalid or expired',
+    message: 'Sign-in links work once and for a few minutes. Open the page you wanted again to get a new one.',
+    link: { href: '/auth/sign-in', text: 'Sign in' },
+  }),
 ];
 
 const VIEWPORTS = [
@@ -106,12 +116,15 @@ describe('web pages in Chromium', () => {
     app = await startServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'POST') {
-        void readForm(req).then((fields) => {
-          posts.push({ path: url.pathname, fields });
-          // the consent answer redirects to the client; form-action must allow its origin (or not, ?allow=0)
-          if (url.pathname === '/consent') res.writeHead(303, { location: `${client.origin}/callback?code=abc` }).end();
-          else res.writeHead(303, { location: '/page/signed-out' }).end();
-        }, () => res.destroy());
+        void readForm(req).then(
+          (fields) => {
+            posts.push({ path: url.pathname, fields });
+            // the consent answer redirects to the client; form-action must allow its origin (or not, ?allow=0)
+            if (url.pathname === '/consent') res.writeHead(303, { location: `${client.origin}/callback?code=abc` }).end();
+            else res.writeHead(303, { location: '/page/signed-out' }).end();
+          },
+          () => res.destroy(),
+        );
         return;
       }
       const name = url.pathname.replace(/^\/page\//, '');
@@ -128,7 +141,15 @@ describe('web pages in Chromium', () => {
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -206,7 +227,10 @@ describe('web pages in Chromium', () => {
     await page.getByLabel('Username').fill('alice@example.com');
     await page.getByLabel('Password').fill('alice-password');
     await Promise.all([page.waitForURL(/\/page\/signed-out$/), page.getByRole('button', { name: 'Sign in' }).click()]);
-    expect(posts.at(-1)).toEqual({ path: '/auth/sign-in', fields: { csrf: 'csrf-1', flow: 'flow-1', username: 'alice@example.com', password: 'alice-password' } });
+    expect(posts.at(-1)).toEqual({
+      path: '/auth/sign-in',
+      fields: { csrf: 'csrf-1', flow: 'flow-1', username: 'alice@example.com', password: 'alice-password' },
+    });
     await context.close();
   });
 

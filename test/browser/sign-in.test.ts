@@ -45,10 +45,15 @@ beforeAll(async () => {
   const evilCert = ca.issue([EVIL]);
   const dir = tempDir();
   const usersFile = join(dir, 'users.yaml');
-  writeFileSync(usersFile, stringify({ users: [
-    { username: ALICE, password: await hashed('alice-password'), roles: ['admin'], email: ALICE, name: 'Alice' },
-    { username: BOB, password: await hashed('bob-password'), roles: ['user'], email: BOB, name: 'Bob' },
-  ] }));
+  writeFileSync(
+    usersFile,
+    stringify({
+      users: [
+        { username: ALICE, password: await hashed('alice-password'), roles: ['admin'], email: ALICE, name: 'Alice' },
+        { username: BOB, password: await hashed('bob-password'), roles: ['user'], email: BOB, name: 'Bob' },
+      ],
+    }),
+  );
   const key = writeJwkFile((await makeKey('ES256', 'web-key')).privateJwk, dir);
   [redis, up, portA, portB] = await Promise.all([startRedis(), startUpstream(), freePort(), freePort()]);
   // the web app: echoes what it received, and sets a cookie of its own
@@ -60,7 +65,14 @@ beforeAll(async () => {
   // a fleet: both instances serve the same public origin (A's, as a load balancer would present it)
   const config = (port: number) => ({
     server: { listen: `127.0.0.1:${port}`, tls: { cert: appCert.certFile, key: appCert.keyFile }, publicUrl: `https://${APP}:${portA}` },
-    issuer: { iss: `https://${APP}:${portA}`, audience: 'api', signingKeys: [{ file: key }], users: { file: usersFile }, claims: ['email', 'name'], throttle: { perUser: 3, perIp: 100, window: '1m' } },
+    issuer: {
+      iss: `https://${APP}:${portA}`,
+      audience: 'api',
+      signingKeys: [{ file: key }],
+      users: { file: usersFile },
+      claims: ['email', 'name'],
+      throttle: { perUser: 3, perIp: 100, window: '1m' },
+    },
     sessions: { idleTtl: '10m', absoluteTtl: '1h' },
     revocation: { store: 'redis', redis: { url: redis.url, keyPrefix: `gh-web-${process.pid}:` } },
     identity: { headers: { 'X-User-Id': 'sub', 'X-User-Roles': 'roles', 'X-User-Email': 'email' } },
@@ -76,7 +88,8 @@ beforeAll(async () => {
     const u = new URL(req.url ?? '/', `https://${EVIL}`);
     const target = u.searchParams.get('target') ?? '';
     let html = '';
-    if (u.pathname === '/post') html = `<form id=f method=post action="${target}"><input name=csrf value=x><input name=x value=1><button id=go>go</button></form>`;
+    if (u.pathname === '/post')
+      html = `<form id=f method=post action="${target}"><input name=csrf value=x><input name=x value=1><button id=go>go</button></form>`;
     else if (u.pathname === '/frame') html = `<iframe id=fr src="${target}" width=600 height=400></iframe>`;
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(`<!doctype html><html><body>${html}</body></html>`);
@@ -158,7 +171,7 @@ describe('web sign-in in Chromium', () => {
     expect((await bodyJson(one)).headers['x-user-id']).toBe(ALICE);
   });
 
-  it('the page\'s own fetch() without a session gets 401 JSON, never a redirect; with a session it gets through', async () => {
+  it("the page's own fetch() without a session gets 401 JSON, never a redirect; with a session it gets through", async () => {
     const { page } = await newPage();
     // fetch() from a page of the app's origin (Gatehouse's own pages allow no fetch at all: default-src 'none')
     await page.goto(urlA('/api/hello'));
@@ -241,7 +254,7 @@ describe('web sign-in in Chromium', () => {
     expect(await p2.textContent('body')).toContain('The username or password is incorrect');
   });
 
-  it('the upstream never sees Gatehouse\'s cookie, and keeps the app\'s own cookies', async () => {
+  it("the upstream never sees Gatehouse's cookie, and keeps the app's own cookies", async () => {
     const { page } = await newPage();
     await page.goto(urlA('/app/set'));
     await signIn(page, BOB, 'bob-password');
@@ -297,7 +310,11 @@ describe('web sign-in in Chromium', () => {
     await signIn(again, BOB, 'bob-password');
     const viaA = () => again.evaluate(async (u) => (await fetch(u, { redirect: 'manual' })).status, urlA('/api/me'));
     expect(await viaA()).toBe(200);
-    const r = await fetch(`${B.adminUrl}/admin/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: BOB }) });
+    const r = await fetch(`${B.adminUrl}/admin/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sub: BOB }),
+    });
     expect(r.status).toBe(204);
     const revokedAt = Date.now();
     status = 200;

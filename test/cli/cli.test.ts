@@ -188,7 +188,11 @@ describe.concurrent('gatehouse start refuses to start', () => {
     const missingKey = join(dir, 'keys', 'absent.jwk.json');
     const raw = gatewayConfig(port, admin);
     const file = writeConfig({ ...raw, issuer: { iss: ISS, signingKeys: [{ file: missingKey }] } });
-    await expectRefusal(file, new RegExp(`issuer\\.signingKeys\\[0\\]\\.file: ${escapeRe(missingKey)}: no such file; create one with: .*gatehouse keygen > ${escapeRe(missingKey)}`), [port, admin]);
+    await expectRefusal(
+      file,
+      new RegExp(`issuer\\.signingKeys\\[0\\]\\.file: ${escapeRe(missingKey)}: no such file; create one with: .*gatehouse keygen > ${escapeRe(missingKey)}`),
+      [port, admin],
+    );
   });
 
   it('with a signing key file that holds no key', async () => {
@@ -315,7 +319,6 @@ describe('gatehouse token', () => {
     expect((await fetch(`${url}/admin/stats`, { headers: { authorization: `Bearer ${other.stdout.trim()}` } })).status).toBe(403);
     expect((await fetch(`${url}/admin/stats`)).status).toBe(401);
   });
-
 });
 
 describe('gatehouse start: signals', () => {

@@ -94,7 +94,10 @@ const CASES: Case[] = [
     setup: async () => {
       const file = inDir('key-dir.jwk.json');
       mkdirSync(file);
-      return { change: issuerWith({ signingKeys: [{ file }] }), want: [`issuer.signingKeys[0].file: ${file}: cannot read key file (EISDIR); it is a directory, not a file`] };
+      return {
+        change: issuerWith({ signingKeys: [{ file }] }),
+        want: [`issuer.signingKeys[0].file: ${file}: cannot read key file (EISDIR); it is a directory, not a file`],
+      };
     },
   },
   {
@@ -111,7 +114,9 @@ const CASES: Case[] = [
       const file = writeJwkFile((await makeKey('ES256', `${++counter}-public-only`)).publicJwk, dir);
       return {
         change: issuerWith({ signingKeys: [{ file }] }),
-        want: [`issuer.signingKeys[0].file: ${file}: a signing key must be a private key, and this file holds only a public one; create one with: gatehouse keygen > ${file}`],
+        want: [
+          `issuer.signingKeys[0].file: ${file}: a signing key must be a private key, and this file holds only a public one; create one with: gatehouse keygen > ${file}`,
+        ],
       };
     },
   },
@@ -121,7 +126,9 @@ const CASES: Case[] = [
       const file = writeJwkFile((await makeKey('ES384', `${++counter}-es384`)).privateJwk, dir);
       return {
         change: issuerWith({ signingKeys: [{ file }] }),
-        want: ['issuer.signingKeys: none of their algorithms (ES384) is in verify.algorithms (ES256, EdDSA, RS256, PS256); add ES384 to verify.algorithms, or sign with a key of an allowed algorithm (gatehouse keygen --alg ES256)'],
+        want: [
+          'issuer.signingKeys: none of their algorithms (ES384) is in verify.algorithms (ES256, EdDSA, RS256, PS256); add ES384 to verify.algorithms, or sign with a key of an allowed algorithm (gatehouse keygen --alg ES256)',
+        ],
       };
     },
   },
@@ -131,7 +138,9 @@ const CASES: Case[] = [
       const file = inDir('users.yaml');
       return {
         change: issuerWith({ users: { file } }),
-        want: [`issuer.users.file: ${file}: no such file; create it with a "users:" list (README "Token service"; hash each password with: gatehouse hash-password), or remove issuer.users`],
+        want: [
+          `issuer.users.file: ${file}: no such file; create it with a "users:" list (README "Token service"; hash each password with: gatehouse hash-password), or remove issuer.users`,
+        ],
       };
     },
   },
@@ -155,7 +164,10 @@ const CASES: Case[] = [
     setup: async () => {
       const file = inDir('users.yaml');
       writeFileSync(file, 'users: [\n');
-      return { change: issuerWith({ users: { file } }), want: [expect.stringMatching(new RegExp(`^issuer\\.users\\.file: ${file}: YAML: `)) as unknown as string] };
+      return {
+        change: issuerWith({ users: { file } }),
+        want: [expect.stringMatching(new RegExp(`^issuer\\.users\\.file: ${file}: YAML: `)) as unknown as string],
+      };
     },
   },
   {
@@ -193,7 +205,9 @@ const CASES: Case[] = [
         change: (c) => {
           c.trustedIssuers = [{ iss: 'https://idp.test', keys: [{ file }], audience: 'api', algorithms: ['RS256'] }] as unknown as Record<string, unknown>;
         },
-        want: [`trustedIssuers[0].keys[0].file: ${file}: no such file; save the issuer's public signing key there (PEM or JWK, e.g. one key of its JWKS), or use trustedIssuers[0].jwksUri instead of keys`],
+        want: [
+          `trustedIssuers[0].keys[0].file: ${file}: no such file; save the issuer's public signing key there (PEM or JWK, e.g. one key of its JWKS), or use trustedIssuers[0].jwksUri instead of keys`,
+        ],
       };
     },
   },
@@ -293,7 +307,9 @@ describe.concurrent('check and start agree (table)', () => {
         const pub = writeJwkFile((await makeKey('EdDSA', `${++counter}-pub`)).publicJwk, dir);
         return (c) => {
           issuerWith({ signingKeys: [{ file: pub }] })(c);
-          c.trustedIssuers = [{ iss: 'https://idp.test', keys: [{ file: goodKey }, { file: inDir('gone.pem') }], audience: 'api', algorithms: ['ES256'] }] as unknown as Record<string, unknown>;
+          c.trustedIssuers = [
+            { iss: 'https://idp.test', keys: [{ file: goodKey }, { file: inDir('gone.pem') }], audience: 'api', algorithms: ['ES256'] },
+          ] as unknown as Record<string, unknown>;
         };
       },
     ],
@@ -365,7 +381,10 @@ describe('the shipped config/gatehouse.yaml', () => {
       const yaml = join(cwd, 'config/gatehouse.yaml');
       writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('http://127.0.0.1:3001', `http://127.0.0.1:${upstream}`));
       const [port, admin] = [await deadPort(), await deadPort()];
-      demo = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], { cwd, env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${admin}` } });
+      demo = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], {
+        cwd,
+        env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${admin}` },
+      });
       await demo.waitFor('stderr', (t) => t.includes(`listening on http://127.0.0.1:${port}`));
       expect(demo.stderr()).toContain('generated a development signing key in config/keys/dev-es256.jwk.json');
       expect(existsSync(join(cwd, 'config/keys/dev-es256.jwk.json'))).toBe(true);

@@ -79,7 +79,10 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: 
 }
 
 /** Runs a command to completion (bounded) and returns its exit and output. */
-export async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; ms?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; ms?: number } = {},
+): Promise<Exit & { stdout: string; stderr: string }> {
   const cli = spawnCli(args, opts);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), opts.ms ?? 15_000)));

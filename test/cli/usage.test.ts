@@ -57,7 +57,13 @@ describe('gatehouse token --claim keeps JSON types', () => {
     const dir = tempDir();
     const key = writeJwkFile((await makeKey('ES256')).privateJwk, dir);
     const file = join(dir, 'gatehouse.yaml');
-    writeFileSync(file, stringify({ issuer: { iss: 'https://gh.test', audience: 'api', signingKeys: [{ file: key }] }, routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }] }));
+    writeFileSync(
+      file,
+      stringify({
+        issuer: { iss: 'https://gh.test', audience: 'api', signingKeys: [{ file: key }] },
+        routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }],
+      }),
+    );
     const r = await run(['token', '-c', file, '--sub', 'carol', '--claim', 'level=5', '--claim', 'beta=true', '--claim', 'team=ops', '--claim', 'zip="01234"']);
     expect(r.code, r.stderr).toBe(0);
     const claims = decodeJwt(r.stdout.trim());

@@ -10,7 +10,12 @@ const lines = (text: string) => parseUsersFile(text).problems.map((p) => (p.path
 describe('users file validation (config/validate/users-file.ts)', () => {
   it('accepts SPEC §4 users, NFC-normalises names and keeps extra fields for issuer.claims', () => {
     const { users, problems } = parseUsersFile(
-      stringify({ users: [{ username: 'A\u0301lice', password: ARGON, roles: ['admin'], scope: 'orders:read', email: 'a@example.com', groups: ['x'] }, { username: 'bob', password: BCRYPT }] }),
+      stringify({
+        users: [
+          { username: 'A\u0301lice', password: ARGON, roles: ['admin'], scope: 'orders:read', email: 'a@example.com', groups: ['x'] },
+          { username: 'bob', password: BCRYPT },
+        ],
+      }),
     );
     expect(problems).toEqual([]);
     expect(users.map((u) => u.username)).toEqual(['\u00c1lice', 'bob']);
@@ -54,7 +59,12 @@ describe('users file validation (config/validate/users-file.ts)', () => {
   });
 
   it('UserDirectory throws one UsersFileError naming the file and listing the same problems', () => {
-    const text = stringify({ users: [{ username: 'a', password: 'x' }, { username: '', password: ARGON }] });
+    const text = stringify({
+      users: [
+        { username: 'a', password: 'x' },
+        { username: '', password: ARGON },
+      ],
+    });
     expect(() => UserDirectory.fromText(text, 'config/users.yaml')).toThrow(UsersFileError);
     expect(() => UserDirectory.fromText(text, 'config/users.yaml')).toThrow(`config/users.yaml: ${lines(text).join('; ')}`);
     expect(UserDirectory.fromText(stringify({ users: [{ username: 'A\u0301', password: ARGON }] })).get('\u00c1')?.username).toBe('\u00c1');

@@ -87,7 +87,9 @@ describe('validator: listener settings node:http or the OS refuse', () => {
   ])('server.listen %s with admin.listen %s: the second bind would fail with EADDRINUSE', (server, admin) => {
     const got = lines({ server: { listen: server }, admin: { listen: admin } });
     expect(got).toHaveLength(1);
-    expect(got[0]).toMatch(/^admin\.listen: uses port 8080, which server\.listen \((\[[0-9a-f:]+\]|[0-9.]+):8080\) already takes; give the admin listener a port of its own$/);
+    expect(got[0]).toMatch(
+      /^admin\.listen: uses port 8080, which server\.listen \((\[[0-9a-f:]+\]|[0-9.]+):8080\) already takes; give the admin listener a port of its own$/,
+    );
   });
 
   it.each([

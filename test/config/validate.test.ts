@@ -52,7 +52,11 @@ function expectProblem(raw: unknown, want: string | RegExp, env: NodeJS.ProcessE
   const { config, problems, lines } = parse(raw, env);
   expect(config).toBeNull();
   if (typeof want === 'string') expect(lines).toContain(want);
-  else expect(lines.some((l) => want.test(l)), `no problem matches ${want}; got:\n${lines.join('\n')}`).toBe(true);
+  else
+    expect(
+      lines.some((l) => want.test(l)),
+      `no problem matches ${want}; got:\n${lines.join('\n')}`,
+    ).toBe(true);
   for (const p of problems) expect(p.path, `problem without a YAML path: ${p.message}`).not.toBe('');
   return lines;
 }
@@ -349,14 +353,23 @@ describe('config validation: algorithms', () => {
   });
 
   it('accepts the supported asymmetric algorithms', () => {
-    expect(valid(edited({ 'verify.algorithms': ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] })).verify.algorithms).toEqual(['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256']);
+    expect(valid(edited({ 'verify.algorithms': ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] })).verify.algorithms).toEqual([
+      'ES256',
+      'ES384',
+      'EdDSA',
+      'RS256',
+      'PS256',
+    ]);
   });
 });
 
 describe('config validation: jwksUri', () => {
-  it.each(['http://idp.example/certs', 'http://10.0.0.5/certs', 'http://127.0.0.1.nip.io/certs', 'http://localhost.evil.test/certs'])('refuses plain http outside loopback: %s', (uri) => {
-    expectProblem(edited({ 'trustedIssuers[0].jwksUri': uri }), /^trustedIssuers\[0\]\.jwksUri: must be an https URL/);
-  });
+  it.each(['http://idp.example/certs', 'http://10.0.0.5/certs', 'http://127.0.0.1.nip.io/certs', 'http://localhost.evil.test/certs'])(
+    'refuses plain http outside loopback: %s',
+    (uri) => {
+      expectProblem(edited({ 'trustedIssuers[0].jwksUri': uri }), /^trustedIssuers\[0\]\.jwksUri: must be an https URL/);
+    },
+  );
 
   it.each(['https://idp.example/certs', 'http://127.0.0.1:8080/certs', 'http://localhost:8080/certs', 'http://[::1]:8080/certs'])('accepts %s', (uri) => {
     expect(valid(edited({ 'trustedIssuers[0].jwksUri': uri })).trustedIssuers[0]?.jwksUri).toBe(uri);
@@ -409,9 +422,12 @@ describe('config validation: path patterns and methods', () => {
 });
 
 describe('config validation: listen addresses', () => {
-  it.each(['localhost', '127.0.0.1', '127.0.0.1:70000', '127.0.0.1:http', '[not-an-ip]:80', '127.0.0.1:', '::1:8080', 'http://127.0.0.1:8080'])('refuses server.listen %j', (text) => {
-    expectProblem(edited({ 'server.listen': text }), /^server\.listen: must be "host:port"/);
-  });
+  it.each(['localhost', '127.0.0.1', '127.0.0.1:70000', '127.0.0.1:http', '[not-an-ip]:80', '127.0.0.1:', '::1:8080', 'http://127.0.0.1:8080'])(
+    'refuses server.listen %j',
+    (text) => {
+      expectProblem(edited({ 'server.listen': text }), /^server\.listen: must be "host:port"/);
+    },
+  );
 
   it('refuses a bad admin.listen with its own path', () => {
     expectProblem(edited({ 'admin.listen': 'nowhere' }), /^admin\.listen: must be "host:port"/);
@@ -573,7 +589,10 @@ describe('config loading: files, freezing, YAML errors', () => {
     ['at the root', 'routes: []\nroutes:\n  - match: { path: /a }\n    upstream: http://127.0.0.1:1\n    auth: public\n'],
     ['in a route', 'routes:\n  - match: { path: /a }\n    upstream: http://127.0.0.1:1\n    auth: public\n    auth: required\n'],
     ['in a flow mapping', 'routes:\n  - match: { path: /a, path: /b }\n    upstream: http://127.0.0.1:1\n    auth: public\n'],
-    ['in identity.headers', 'identity:\n  headers:\n    X-User-Id: sub\n    X-User-Id: email\nroutes:\n  - match: { path: /a }\n    upstream: http://127.0.0.1:1\n    auth: public\n'],
+    [
+      'in identity.headers',
+      'identity:\n  headers:\n    X-User-Id: sub\n    X-User-Id: email\nroutes:\n  - match: { path: /a }\n    upstream: http://127.0.0.1:1\n    auth: public\n',
+    ],
   ];
   it.each(duplicates)('a duplicate YAML key %s is an error with its line', (_name, text) => {
     const { config, problems } = parseConfigText(text, {});
@@ -589,7 +608,13 @@ describe('config loading: files, freezing, YAML errors', () => {
   });
 
   it('an alias bomb is a problem, not an exception or a hang', () => {
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', ''].join('\n');
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      '',
+    ].join('\n');
     const { config, problems } = parseConfigText(bomb, {});
     expect(config).toBeNull();
     expect(problems[0]?.message).toMatch(/^YAML: .*alias/i);

@@ -22,7 +22,55 @@ import { budget, report } from './settings.js';
 
 // ---------------------------------------------------------------- generators
 
-const RISKY = ['/', '//', '.', '..', '%2e', '%2E', '%2f', '%2F', '%5c', '%5C', '\\', ';', ';x=1', '%00', '%61', '%c0%af', '%ff', 'admin', 'public', 'a', '?', '#', '%25', '%3b', '%3B', '%2e%2e', '.%2e', '%2E.', '%20', ' ', '%', '%4', '%zz', '*', '~', 'Admin', '%41dmin', '..;', '.;x', '%09', '%7f', '\t', '\u0000', '&', '=', '@', ':'];
+const RISKY = [
+  '/',
+  '//',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '\\',
+  ';',
+  ';x=1',
+  '%00',
+  '%61',
+  '%c0%af',
+  '%ff',
+  'admin',
+  'public',
+  'a',
+  '?',
+  '#',
+  '%25',
+  '%3b',
+  '%3B',
+  '%2e%2e',
+  '.%2e',
+  '%2E.',
+  '%20',
+  ' ',
+  '%',
+  '%4',
+  '%zz',
+  '*',
+  '~',
+  'Admin',
+  '%41dmin',
+  '..;',
+  '.;x',
+  '%09',
+  '%7f',
+  '\t',
+  '\u0000',
+  '&',
+  '=',
+  '@',
+  ':',
+];
 
 const hexCase = fc.boolean();
 /** one byte, percent-encoded in random hex case */
@@ -54,9 +102,53 @@ const riskyTarget = fc.oneof(
 );
 
 /** segments that survive normalisation more often than not, several of them meaning "admin" or "up" */
-const SEGMENTS = ['admin', 'public', 'a', 'users', 'static', 'x', '*', '**', '.', '..', '..;', '..;x=1', '.;', ';x', '%2e%2e;', '%2e', '%2E', '%2e%2e', '.%2e', '%2E.', '%61dmin', 'adm%69n', '%41dmin', 'Admin', 'admin;x=1', 'admin;', 'public;x', 'a;b=c', 'admin%3Bx', '%c0%af', '%ff', 'caf%C3%A9', '%252e%252e', '...', '.a', 'a.', 'admin.', '~admin', "!$&'()*+,=:@"];
+const SEGMENTS = [
+  'admin',
+  'public',
+  'a',
+  'users',
+  'static',
+  'x',
+  '*',
+  '**',
+  '.',
+  '..',
+  '..;',
+  '..;x=1',
+  '.;',
+  ';x',
+  '%2e%2e;',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '.%2e',
+  '%2E.',
+  '%61dmin',
+  'adm%69n',
+  '%41dmin',
+  'Admin',
+  'admin;x=1',
+  'admin;',
+  'public;x',
+  'a;b=c',
+  'admin%3Bx',
+  '%c0%af',
+  '%ff',
+  'caf%C3%A9',
+  '%252e%252e',
+  '...',
+  '.a',
+  'a.',
+  'admin.',
+  '~admin',
+  "!$&'()*+,=:@",
+];
 const SEPARATORS = ['/', '/', '/', '/', '//', '/./', '/%2e/', '///'];
-const segment = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...SEGMENTS) }, { weight: 1, arbitrary: pctSpecial }, { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9._~-]{1,4}$/) });
+const segment = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...SEGMENTS) },
+  { weight: 1, arbitrary: pctSpecial },
+  { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9._~-]{1,4}$/) },
+);
 const query = fc.constantFrom('', '', '', '?', '?a=b', '?x=../admin', '?p=%2f%2e%2e', '?a=/admin;x');
 const pathyTarget = fc
   .tuple(fc.array(fc.tuple(fc.constantFrom(...SEPARATORS), segment), { maxLength: 8 }), fc.constantFrom('', '', '/', '//', '/.', '/..'), query)
@@ -66,7 +158,20 @@ const pathyTarget = fc
   });
 
 /** run first on every seed: the classic shapes (SECURITY.md P07-P15) */
-const CLASSICS: Array<[string]> = ['/public/../admin', '/public/%2e%2e/admin', '/public/..%2fadmin', '/public/..\\admin', '/public/..;/admin', '/;x/admin', '//admin', '/%61dmin', '/admin;x=1', '/public/%c0%af../admin', '/public/%252e%252e/admin', '/a/%2e/b/../../admin?x=..//'].map((t) => [t]);
+const CLASSICS: Array<[string]> = [
+  '/public/../admin',
+  '/public/%2e%2e/admin',
+  '/public/..%2fadmin',
+  '/public/..\\admin',
+  '/public/..;/admin',
+  '/;x/admin',
+  '//admin',
+  '/%61dmin',
+  '/admin;x=1',
+  '/public/%c0%af../admin',
+  '/public/%252e%252e/admin',
+  '/a/%2e/b/../../admin?x=..//',
+].map((t) => [t]);
 
 // ---------------------------------------------------------------- route tables
 
@@ -97,7 +202,23 @@ req.headers = { host: 'gw.test' };
 
 /** name of the route the pipeline picks for these segments, or 404 */
 function routeFor(routes: readonly CompiledRoute[], t: NormalisedTarget): string | 404 {
-  const ctx: RequestContext = { req, requestId: 'fuzz', startedAt: 0, clientIp: '127.0.0.1', host: 'gw.test', path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
+  const ctx: RequestContext = {
+    req,
+    requestId: 'fuzz',
+    startedAt: 0,
+    clientIp: '127.0.0.1',
+    host: 'gw.test',
+    path: t.path,
+    segments: t.segments,
+    query: t.query,
+    route: null,
+    token: null,
+    credential: 'none',
+    sessionId: null,
+    identity: null,
+    outcome: 'error',
+    reason: 'ok',
+  };
   try {
     ctx.route = matchRoute(routes, ctx);
   } catch (err) {
@@ -117,7 +238,8 @@ function normalise(target: string): NormalisedTarget | null {
     return normaliseTarget(target);
   } catch (err) {
     if (!(err instanceof GatewayError)) throw new Error(`${JSON.stringify(target)} threw a non-GatewayError: ${String(err)}`);
-    if (err.status !== 400 || err.code !== 'invalid_request') throw new Error(`${JSON.stringify(target)} was refused with ${err.status} ${err.code}, not 400 invalid_request`);
+    if (err.status !== 400 || err.code !== 'invalid_request')
+      throw new Error(`${JSON.stringify(target)} was refused with ${err.status} ${err.code}, not 400 invalid_request`);
     return null;
   }
 }
@@ -186,9 +308,27 @@ function readings(target: string): Array<[name: string, segments: string[]]> {
   const decoded = pctDecode(path);
   return [
     ['decoded', resolve(decoded)],
-    ['tomcat', resolve(pctDecode(path.split('/').map((s) => s.split(';')[0]).join('/')))],
+    [
+      'tomcat',
+      resolve(
+        pctDecode(
+          path
+            .split('/')
+            .map((s) => s.split(';')[0])
+            .join('/'),
+        ),
+      ),
+    ],
     // decodes first, then cuts ";params": reads "..%3B" as ".." and "admin%3Bx" as "admin"
-    ['decode-then-strip', resolve(pctDecode(path).split('/').map((s) => s.split(';')[0]).join('/'))],
+    [
+      'decode-then-strip',
+      resolve(
+        pctDecode(path)
+          .split('/')
+          .map((s) => s.split(';')[0])
+          .join('/'),
+      ),
+    ],
     ['iis', resolve(decoded.replaceAll('\\', '/'))],
   ];
 }
@@ -237,7 +377,10 @@ describe('normaliseTarget under fuzzing (SPEC §5.1)', () => {
             const raw = routeFor(routes, t);
             const normalised = routeFor(routes, again);
             const split = routeFor(routes, reference);
-            if (normalised !== raw || split !== raw) throw new Error(`${JSON.stringify(target)} selects ${raw}, its normalised path ${JSON.stringify(t.path)} selects ${normalised}, the segments split from it select ${split}`);
+            if (normalised !== raw || split !== raw)
+              throw new Error(
+                `${JSON.stringify(target)} selects ${raw}, its normalised path ${JSON.stringify(t.path)} selects ${normalised}, the segments split from it select ${split}`,
+              );
             if (routes === TABLE) counts[raw === 404 ? 'notFound' : 'routed']++;
           }
         }),
@@ -270,7 +413,10 @@ describe('normaliseTarget under fuzzing (SPEC §5.1)', () => {
             ['forwarded', t.path + t.query],
           ] as const) {
             for (const [reading, segs] of readings(sent)) {
-              if (segs[0] === 'admin') throw new Error(`${JSON.stringify(target)} was routed to ${String(routeFor(BYPASS, t))} but the ${reading} reading of the ${what} ${JSON.stringify(sent)} is /${segs.join('/')}`);
+              if (segs[0] === 'admin')
+                throw new Error(
+                  `${JSON.stringify(target)} was routed to ${String(routeFor(BYPASS, t))} but the ${reading} reading of the ${what} ${JSON.stringify(sent)} is /${segs.join('/')}`,
+                );
             }
           }
         }),

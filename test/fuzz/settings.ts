@@ -49,5 +49,7 @@ export function report(name: string, b: Budget, counts: Record<string, number>):
   const detail = Object.entries(counts)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  console.log(`[fuzz] ${name}: ${detail} (seed ${b.seed}, numRuns ${b.numRuns}; replay: FUZZ=1 FUZZ_SEED=${b.seed} FUZZ_RUNS=${b.numRuns} npx vitest run test/fuzz)`);
+  console.log(
+    `[fuzz] ${name}: ${detail} (seed ${b.seed}, numRuns ${b.numRuns}; replay: FUZZ=1 FUZZ_SEED=${b.seed} FUZZ_RUNS=${b.numRuns} npx vitest run test/fuzz)`,
+  );
 }

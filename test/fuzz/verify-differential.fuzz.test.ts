@@ -78,7 +78,14 @@ interface IssuerDef {
 }
 
 const ISSUERS: IssuerDef[] = [
-  { iss: 'https://self.test', algorithms: ['ES256'], audience: ['api'], selfIssued: true, remote: false, keys: [{ name: 'self', kind: 'ec256', extra: { kid: 'self-1', alg: 'ES256', use: 'sig' }, alg: 'ES256' }] },
+  {
+    iss: 'https://self.test',
+    algorithms: ['ES256'],
+    audience: ['api'],
+    selfIssued: true,
+    remote: false,
+    keys: [{ name: 'self', kind: 'ec256', extra: { kid: 'self-1', alg: 'ES256', use: 'sig' }, alg: 'ES256' }],
+  },
   {
     iss: 'https://rsa.test/realms/main',
     // HS256 and none allowed on purpose: jose refuses them at key matching ("unsupported"); the fast path must leave them to jose
@@ -88,8 +95,22 @@ const ISSUERS: IssuerDef[] = [
     remote: false,
     keys: [{ name: 'rsa', kind: 'rsa', extra: { kid: 'rsa-1', alg: 'RS256', use: 'sig' }, alg: 'RS256' }],
   },
-  { iss: 'https://pss.test', algorithms: ['PS256', 'PS384', 'PS512', 'RS256'], audience: ['api'], selfIssued: false, remote: false, keys: [{ name: 'pss', kind: 'rsa', extra: { kid: 'pss-1', alg: 'PS256' }, alg: 'PS256' }] },
-  { iss: 'https://ec384.test', algorithms: ['ES384', 'ES256', 'ES512'], audience: ['api'], selfIssued: false, remote: false, keys: [{ name: 'ec384', kind: 'ec384', extra: { kid: 'ec384-1', alg: 'ES384', use: 'sig' }, alg: 'ES384' }] },
+  {
+    iss: 'https://pss.test',
+    algorithms: ['PS256', 'PS384', 'PS512', 'RS256'],
+    audience: ['api'],
+    selfIssued: false,
+    remote: false,
+    keys: [{ name: 'pss', kind: 'rsa', extra: { kid: 'pss-1', alg: 'PS256' }, alg: 'PS256' }],
+  },
+  {
+    iss: 'https://ec384.test',
+    algorithms: ['ES384', 'ES256', 'ES512'],
+    audience: ['api'],
+    selfIssued: false,
+    remote: false,
+    keys: [{ name: 'ec384', kind: 'ec384', extra: { kid: 'ec384-1', alg: 'ES384', use: 'sig' }, alg: 'ES384' }],
+  },
   {
     iss: 'https://ed.test',
     algorithms: ['EdDSA', 'Ed25519', 'ES256'],
@@ -125,7 +146,14 @@ const ISSUERS: IssuerDef[] = [
       { name: 'noalg-rsa', kind: 'rsa', extra: { kid: 'noalg-rsa' }, alg: 'PS256' },
     ],
   },
-  { iss: 'https://anykid.test', algorithms: ['ES256', 'ES384'], audience: ['api'], selfIssued: false, remote: false, keys: [{ name: 'anykid', kind: 'ec256', extra: { alg: 'ES256' }, anyKid: true, alg: 'ES256' }] },
+  {
+    iss: 'https://anykid.test',
+    algorithms: ['ES256', 'ES384'],
+    audience: ['api'],
+    selfIssued: false,
+    remote: false,
+    keys: [{ name: 'anykid', kind: 'ec256', extra: { alg: 'ES256' }, anyKid: true, alg: 'ES256' }],
+  },
   {
     // keys jose would refuse or import differently: the fast path must hand them to jose
     iss: 'https://weird.test',
@@ -161,8 +189,22 @@ const ISSUERS: IssuerDef[] = [
     ],
   },
   // J36: the same kid at two issuers
-  { iss: 'https://idp-a.test', algorithms: ['ES256'], audience: ['api'], selfIssued: false, remote: false, keys: [{ name: 'shared-a', kind: 'ec256', extra: { kid: 'shared', alg: 'ES256' }, alg: 'ES256' }] },
-  { iss: 'https://idp-b.test', algorithms: ['ES256'], audience: ['api'], selfIssued: false, remote: false, keys: [{ name: 'shared-b', kind: 'ec256', extra: { kid: 'shared', alg: 'ES256' }, alg: 'ES256' }] },
+  {
+    iss: 'https://idp-a.test',
+    algorithms: ['ES256'],
+    audience: ['api'],
+    selfIssued: false,
+    remote: false,
+    keys: [{ name: 'shared-a', kind: 'ec256', extra: { kid: 'shared', alg: 'ES256' }, alg: 'ES256' }],
+  },
+  {
+    iss: 'https://idp-b.test',
+    algorithms: ['ES256'],
+    audience: ['api'],
+    selfIssued: false,
+    remote: false,
+    keys: [{ name: 'shared-b', kind: 'ec256', extra: { kid: 'shared', alg: 'ES256' }, alg: 'ES256' }],
+  },
 ];
 
 /** keys signing tokens and trusted nowhere */
@@ -254,17 +296,37 @@ beforeAll(async () => {
       source = staticKeySource(def.keys.map((k): StaticKey => ({ jwk: publicJwk(signers.get(k.name) as Signer, k.extra), anyKid: k.anyKid === true })));
     }
     sources.push(source);
-    entries.push({ iss: def.iss, audience: def.audience, algorithms: def.algorithms, rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: def.selfIssued });
+    entries.push({
+      iss: def.iss,
+      audience: def.audience,
+      algorithms: def.algorithms,
+      rolesClaim: ['roles'],
+      scopeClaim: ['scope'],
+      getKey: source.getKey,
+      selfIssued: def.selfIssued,
+    });
     for (const k of def.keys) {
       const signer = signers.get(k.name) as Signer;
       const kid = k.anyKid ? `kc-${k.name}` : (k.extra.kid as string | undefined);
-      bases.push({ token: sign({ alg: k.alg, ...(kid === undefined ? {} : { kid }), typ: def.selfIssued ? 'at+jwt' : 'JWT' }, claimsFor(def.iss), signer, k.alg), issuer: def, signer, kid });
+      bases.push({
+        token: sign({ alg: k.alg, ...(kid === undefined ? {} : { kid }), typ: def.selfIssued ? 'at+jwt' : 'JWT' }, claimsFor(def.iss), signer, k.alg),
+        issuer: def,
+        signer,
+        kid,
+      });
     }
   }
   for (const s of pool.filter((p) => p.kind === 'rsa').slice(0, 2)) {
     const pem = s.publicKey.export({ type: 'spki', format: 'pem' }) as string;
     const jwk = s.publicKey.export({ format: 'jwk' }) as JWK;
-    secrets.push(pem, pem.trimEnd(), s.publicKey.export({ type: 'pkcs1', format: 'pem' }) as string, s.publicKey.export({ type: 'spki', format: 'der' }), JSON.stringify(jwk), Buffer.from(jwk.n as string, 'base64url'));
+    secrets.push(
+      pem,
+      pem.trimEnd(),
+      s.publicKey.export({ type: 'pkcs1', format: 'pem' }) as string,
+      s.publicKey.export({ type: 'spki', format: 'der' }),
+      JSON.stringify(jwk),
+      Buffer.from(jwk.n as string, 'base64url'),
+    );
   }
   secrets.push('', JSON.stringify(publicJwk(signers.get('self') as Signer, {})));
 
@@ -309,7 +371,10 @@ function sign(header: Record<string, unknown>, claims: Record<string, unknown> |
   return `${input}.${signatureOf(alg, s, input).toString('base64url')}`;
 }
 
-const hmac = (alg: string, secret: string | Buffer, input: string) => createHmac(alg === 'HS384' ? 'sha384' : alg === 'HS512' ? 'sha512' : 'sha256', secret).update(input).digest();
+const hmac = (alg: string, secret: string | Buffer, input: string) =>
+  createHmac(alg === 'HS384' ? 'sha384' : alg === 'HS512' ? 'sha512' : 'sha256', secret)
+    .update(input)
+    .digest();
 
 // ---------------------------------------------------------------- the comparison
 
@@ -345,7 +410,13 @@ function fastDecision(token: string, config: Config): { entry: IssuerEntry; rule
   }
   const entry = entries.find((e) => e.iss === d.payload.iss);
   if (!entry || typeof d.header.alg !== 'string' || !entry.algorithms.includes(d.header.alg)) return null;
-  const rules: ClaimRules = { issuer: entry.iss, audience: entry.audience, typ: entry.selfIssued ? ACCESS_TYP : undefined, clockTolerance: config.tolerance, maxTokenAge: config.maxTokenAge };
+  const rules: ClaimRules = {
+    issuer: entry.iss,
+    audience: entry.audience,
+    typ: entry.selfIssued ? ACCESS_TYP : undefined,
+    clockTolerance: config.tolerance,
+    maxTokenAge: config.maxTokenAge,
+  };
   const view = keyViewOf(entry.getKey);
   if (!view) throw new Error(`no key view for ${entry.iss}`);
   if (d.header.crit !== undefined) return { entry, rules, decision: FALLBACK };
@@ -357,7 +428,8 @@ function fastDecision(token: string, config: Config): { entry: IssuerEntry; rule
   return { entry, rules, decision: { ok: false, reason: failed === 'expired' ? 'expired' : claimReason(failed) } };
 }
 
-const claimReason = (claim: string) => (claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`);
+const claimReason = (claim: string) =>
+  claim === 'iss' ? 'wrong_issuer' : claim === 'aud' ? 'wrong_audience' : claim === 'nbf' ? 'not_yet_valid' : claim === 'typ' ? 'wrong_typ' : `bad_${claim}`;
 
 /** bare jose.jwtVerify with the options Gatehouse passes, the issuer's getKey, and the same "now" */
 async function joseDecision(token: string, entry: IssuerEntry, config: Config): Promise<Decision> {
@@ -409,7 +481,9 @@ async function compare(token: string, counts: Counts, label: string, under: read
     const [fast, ref] = [await outcomeOf(config.fast, token), await outcomeOf(config.jose, token)];
     counts.comparisons++;
     const what = `${label} [${config.name}, clock ${clockMs - NOW_MS} ms] ${token.length > 600 ? `${token.slice(0, 600)}...` : token}`;
-    expect(fast.ok ? { ok: true, verified: fast.verified } : { ok: false, error: fast.error }, what).toEqual(ref.ok ? { ok: true, verified: ref.verified } : { ok: false, error: ref.error });
+    expect(fast.ok ? { ok: true, verified: fast.verified } : { ok: false, error: fast.error }, what).toEqual(
+      ref.ok ? { ok: true, verified: ref.verified } : { ok: false, error: ref.error },
+    );
     expect(ref.sync, `${what}: the jose path answers with a promise`).toBe(false);
     if (!fast.ok) expect(fast.sync, `${what}: a refusal is a rejected promise`).toBe(false);
     if (fast.ok) counts.accepted++;
@@ -453,7 +527,12 @@ const withClaims = (t: string, edit: (c: Record<string, unknown>) => void) => {
   return `${hOf(t)}.${b64(c)}.${sOf(t)}`;
 };
 const baseOf = (name: string) => bases.find((b) => b.signer.name === name) as Base;
-const headerOf = (b: Base, extra: Record<string, unknown> = {}) => ({ alg: NATURAL[b.signer.kind], ...(b.kid === undefined ? {} : { kid: b.kid }), typ: b.issuer.selfIssued ? 'at+jwt' : 'JWT', ...extra });
+const headerOf = (b: Base, extra: Record<string, unknown> = {}) => ({
+  alg: NATURAL[b.signer.kind],
+  ...(b.kid === undefined ? {} : { kid: b.kid }),
+  typ: b.issuer.selfIssued ? 'at+jwt' : 'JWT',
+  ...extra,
+});
 const forgeAs = (b: Base, header: Record<string, unknown>, claims: Record<string, unknown> | string, by: Signer = b.signer, alg?: string) =>
   sign(header, claims, by, alg ?? (typeof header.alg === 'string' ? header.alg : NATURAL[by.kind]));
 const signRaw = (h: string, p: string, by: Signer, alg: string) => `${h}.${p}.${signatureOf(alg, by, `${h}.${p}`).toString('base64url')}`;
@@ -491,15 +570,28 @@ function attackCorpus(): Array<[string, string, boolean]> {
     const bytes = Buffer.from(s, 'base64url');
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
     add('J02 last bit', `${h}.${p}.${bytes.toString('base64url')}`);
-    add('J02 roles widened', withClaims(b.token, (c) => (c.roles = ['root'])));
-    add('J02 exp extended', withClaims(b.token, (c) => (c.exp = (c.exp as number) + 3600)));
-    add('J02 header member added', withHeader(b.token, (x) => (x.x = 1)));
-    add('J02 typ changed', withHeader(b.token, (x) => (x.typ = 'JWT')));
+    add(
+      'J02 roles widened',
+      withClaims(b.token, (c) => (c.roles = ['root'])),
+    );
+    add(
+      'J02 exp extended',
+      withClaims(b.token, (c) => (c.exp = (c.exp as number) + 3600)),
+    );
+    add(
+      'J02 header member added',
+      withHeader(b.token, (x) => (x.x = 1)),
+    );
+    add(
+      'J02 typ changed',
+      withHeader(b.token, (x) => (x.typ = 'JWT')),
+    );
     add('J02 spliced', `${h}.${p}.${sOf(forgeAs(b, headerOf(b), claimsFor(iss(b), { roles: ['other'] })))}`);
     // J07 alg not matching the key
     for (const alg of ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'RS512', 'PS512', 'ES512']) {
       add(`J07 ${alg} by own key`, forgeAs(b, headerOf(b, { alg }), claimsFor(iss(b)), b.signer, alg));
-      for (const other of pool.filter((x) => ['att-rsa', 'att-ec256', 'att-ed', 'att-rsa1024'].includes(x.name))) add(`J07 ${alg} by ${other.name}`, forgeAs(b, headerOf(b, { alg }), claimsFor(iss(b)), other, alg));
+      for (const other of pool.filter((x) => ['att-rsa', 'att-ec256', 'att-ed', 'att-rsa1024'].includes(x.name)))
+        add(`J07 ${alg} by ${other.name}`, forgeAs(b, headerOf(b, { alg }), claimsFor(iss(b)), other, alg));
     }
     // J08/J09
     add('J08 jwk', forgeAs(b, headerOf(b, { jwk: publicJwk(att, {}) }), claimsFor(iss(b)), att, 'ES256'));
@@ -515,35 +607,67 @@ function attackCorpus(): Array<[string, string, boolean]> {
     add('J10 no kid', forgeAs(b, { alg: NATURAL[b.signer.kind], typ: b.issuer.selfIssued ? 'at+jwt' : 'JWT' }, claimsFor(iss(b))));
     // J17-J20 time claims around now, every tolerance of the configurations (one base of each key source kind: they do not depend on the key)
     const timedBase = [ec, rsa, self, baseOf('r-ec')].includes(b);
-    if (timedBase) for (const d of [-601, -600, -599, -31, -30, -29, -2, -1, 0, 1, 2, 29, 30, 31, 599, 600, 601]) {
-      add(`J17 exp now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW - 700, exp: NOW + d })), true);
-      add(`J17 exp now${d}, recent iat`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW - 2, exp: NOW + d })), true);
-      add(`J18 nbf now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { nbf: NOW + d, iat: NOW })), true);
-      add(`J19 iat now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW + d })), true);
-    }
-    if (timedBase) for (const v of ['999', 1e308, -1, null, [1], 1.5, NOW + 0.5, -0, true, {}]) {
-      for (const claim of ['exp', 'nbf', 'iat']) add(`J20 ${claim} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { [claim]: v })), true);
-    }
-    if (timedBase) for (const lit of ['1e309', '-1e309', '1e-400', '-0', '9007199254740993']) {
-      for (const claim of ['exp', 'nbf', 'iat']) add(`J20 ${claim} ${lit}`, forgeAs(b, headerOf(b), `${JSON.stringify(claimsFor(iss(b))).slice(0, -1)},"${claim}":${lit}}`), true);
-    }
+    if (timedBase)
+      for (const d of [-601, -600, -599, -31, -30, -29, -2, -1, 0, 1, 2, 29, 30, 31, 599, 600, 601]) {
+        add(`J17 exp now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW - 700, exp: NOW + d })), true);
+        add(`J17 exp now${d}, recent iat`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW - 2, exp: NOW + d })), true);
+        add(`J18 nbf now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { nbf: NOW + d, iat: NOW })), true);
+        add(`J19 iat now${d}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: NOW + d })), true);
+      }
+    if (timedBase)
+      for (const v of ['999', 1e308, -1, null, [1], 1.5, NOW + 0.5, -0, true, {}]) {
+        for (const claim of ['exp', 'nbf', 'iat']) add(`J20 ${claim} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { [claim]: v })), true);
+      }
+    if (timedBase)
+      for (const lit of ['1e309', '-1e309', '1e-400', '-0', '9007199254740993']) {
+        for (const claim of ['exp', 'nbf', 'iat'])
+          add(`J20 ${claim} ${lit}`, forgeAs(b, headerOf(b), `${JSON.stringify(claimsFor(iss(b))).slice(0, -1)},"${claim}":${lit}}`), true);
+      }
     add('J17 exp missing', forgeAs(b, headerOf(b), claimsFor(iss(b), { exp: undefined })), true);
     add('J19 iat missing', forgeAs(b, headerOf(b), claimsFor(iss(b), { iat: undefined })), true);
     // J21 issuer
-    for (const v of [`${iss(b)}/`, iss(b).toUpperCase(), ` ${iss(b)}`, null, [iss(b)], 1, undefined, 'https://self.test', 'https://rsa.test/realms/main']) add(`J21 iss ${String(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iss: v })));
+    for (const v of [`${iss(b)}/`, iss(b).toUpperCase(), ` ${iss(b)}`, null, [iss(b)], 1, undefined, 'https://self.test', 'https://rsa.test/realms/main'])
+      add(`J21 iss ${String(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { iss: v })));
     // J22 audience
-    for (const aud of [undefined, 'other', ['other'], [], '', 1, 'API', null, { api: true }, ['x', 'api'], [1, 'api'], 'api2', ['api2']]) add(`J22 aud ${JSON.stringify(aud)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { aud })));
+    for (const aud of [undefined, 'other', ['other'], [], '', 1, 'API', null, { api: true }, ['x', 'api'], [1, 'api'], 'api2', ['api2']])
+      add(`J22 aud ${JSON.stringify(aud)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { aud })));
     // J15/J16 typ
-    for (const typ of [undefined, 'at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/AT+JWT', 'foo/at+jwt', 'at+jwt ', 'JWT', 'jwt', 'application/jwt', 'refresh+jwt', 'application/refresh+jwt', 'REFRESH+JWT', '', null, 1]) {
+    for (const typ of [
+      undefined,
+      'at+jwt',
+      'AT+JWT',
+      'application/at+jwt',
+      'Application/AT+JWT',
+      'foo/at+jwt',
+      'at+jwt ',
+      'JWT',
+      'jwt',
+      'application/jwt',
+      'refresh+jwt',
+      'application/refresh+jwt',
+      'REFRESH+JWT',
+      '',
+      null,
+      1,
+    ]) {
       add(`J15 typ ${JSON.stringify(typ)}`, forgeAs(b, headerOf(b, { typ }), claimsFor(iss(b))));
     }
     // J14 crit
-    for (const crit of [['exp-x'], [], 'exp-x', [1], ['alg'], [''], ['b64'], ['b64', 'b64']]) add(`J14 crit ${JSON.stringify(crit)}`, forgeAs(b, headerOf(b, { crit, 'exp-x': true }), claimsFor(iss(b))));
+    for (const crit of [['exp-x'], [], 'exp-x', [1], ['alg'], [''], ['b64'], ['b64', 'b64']])
+      add(`J14 crit ${JSON.stringify(crit)}`, forgeAs(b, headerOf(b, { crit, 'exp-x': true }), claimsFor(iss(b))));
     add('J14 b64 true', forgeAs(b, headerOf(b, { crit: ['b64'], b64: true }), claimsFor(iss(b))));
     add('J14 b64 false', forgeAs(b, headerOf(b, { crit: ['b64'], b64: false }), claimsFor(iss(b))));
     add('J14 b64 false, no crit', forgeAs(b, headerOf(b, { b64: false }), claimsFor(iss(b))));
     // J23 payload not an object
-    for (const payload of [JSON.stringify([claimsFor(iss(b))]), JSON.stringify(JSON.stringify(claimsFor(iss(b)))), 'null', '42', 'true', JSON.stringify(claimsFor(iss(b))).slice(0, -1)]) add('J23 payload', forgeAs(b, headerOf(b), payload));
+    for (const payload of [
+      JSON.stringify([claimsFor(iss(b))]),
+      JSON.stringify(JSON.stringify(claimsFor(iss(b)))),
+      'null',
+      '42',
+      'true',
+      JSON.stringify(claimsFor(iss(b))).slice(0, -1),
+    ])
+      add('J23 payload', forgeAs(b, headerOf(b), payload));
     // J25 non-canonical
     add('J25 padded sig', `${h}.${p}.${s}==`);
     add('J25 +/', b.token.replaceAll('-', '+').replaceAll('_', '/'));
@@ -555,19 +679,40 @@ function attackCorpus(): Array<[string, string, boolean]> {
     // J27 duplicates
     add('J27 dup sub', forgeAs(b, headerOf(b), `${JSON.stringify(claimsFor(iss(b))).slice(0, -1)},"sub":"alice","sub":"mallory"}`));
     add('J27 dup exp', forgeAs(b, headerOf(b), `${JSON.stringify(claimsFor(iss(b))).slice(0, -1)},"exp":1,"exp":${NOW + 100}}`));
-    add('J27 dup alg', signRaw(b64(`{"alg":"none","alg":"${NATURAL[b.signer.kind]}"${b.kid === undefined ? '' : `,"kid":"${b.kid}"`}}`), p, b.signer, NATURAL[b.signer.kind]));
+    add(
+      'J27 dup alg',
+      signRaw(b64(`{"alg":"none","alg":"${NATURAL[b.signer.kind]}"${b.kid === undefined ? '' : `,"kid":"${b.kid}"`}}`), p, b.signer, NATURAL[b.signer.kind]),
+    );
     add('J27 __proto__ kid', signRaw(b64(`{"alg":"${NATURAL[b.signer.kind]}","__proto__":{"kid":"x"}}`), p, b.signer, NATURAL[b.signer.kind]));
     // J28 invalid UTF-8, BOM
-    add('J28 bad utf8', signRaw(h, Buffer.concat([Buffer.from(`{"iss":"${iss(b)}","sub":"`), Buffer.from([0xc0, 0xaf]), Buffer.from(`","exp":${NOW + 60}}`)]).toString('base64url'), b.signer, NATURAL[b.signer.kind]));
-    add('J28 BOM payload', signRaw(h, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(pOf(b.token), 'base64url')]).toString('base64url'), b.signer, NATURAL[b.signer.kind]));
+    add(
+      'J28 bad utf8',
+      signRaw(
+        h,
+        Buffer.concat([Buffer.from(`{"iss":"${iss(b)}","sub":"`), Buffer.from([0xc0, 0xaf]), Buffer.from(`","exp":${NOW + 60}}`)]).toString('base64url'),
+        b.signer,
+        NATURAL[b.signer.kind],
+      ),
+    );
+    add(
+      'J28 BOM payload',
+      signRaw(
+        h,
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(pOf(b.token), 'base64url')]).toString('base64url'),
+        b.signer,
+        NATURAL[b.signer.kind],
+      ),
+    );
     add('J28 whitespace payload', signRaw(h, b64(` \n${Buffer.from(p, 'base64url').toString('utf8')}\t`), b.signer, NATURAL[b.signer.kind]));
     // J29 nested
     add('J29 cty JWT', forgeAs(b, headerOf(b, { cty: 'JWT' }), claimsFor(iss(b))));
     add('J29 inner token as payload', forgeAs(b, headerOf(b), b.token));
     // J12 junk types
     for (const v of [null, true, 0, 'x', {}, []]) {
-      for (const field of ['alg', 'kid', 'typ']) add(`J12 header ${field} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b, { [field]: v }), claimsFor(iss(b)), b.signer, NATURAL[b.signer.kind]));
-      for (const claim of ['iss', 'aud', 'exp', 'nbf', 'iat', 'sub', 'jti', 'sid']) add(`J12 claim ${claim} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { [claim]: v })));
+      for (const field of ['alg', 'kid', 'typ'])
+        add(`J12 header ${field} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b, { [field]: v }), claimsFor(iss(b)), b.signer, NATURAL[b.signer.kind]));
+      for (const claim of ['iss', 'aud', 'exp', 'nbf', 'iat', 'sub', 'jti', 'sid'])
+        add(`J12 claim ${claim} ${JSON.stringify(v)}`, forgeAs(b, headerOf(b), claimsFor(iss(b), { [claim]: v })));
     }
     // J33 size, nesting
     add('J33 7 KB', forgeAs(b, headerOf(b), claimsFor(iss(b), { pad: 'x'.repeat(5000) })));
@@ -605,7 +750,10 @@ function attackCorpus(): Array<[string, string, boolean]> {
   add('J36 a as b', forgeAs(a, headerOf(a), claimsFor(bb.issuer.iss)));
   add('J36 b as a', forgeAs(bb, headerOf(bb), claimsFor(a.issuer.iss)));
   // a token for one issuer signed with another issuer's key
-  for (const b of bases) for (const other of bases.slice(0, 6)) if (other.issuer !== b.issuer) add(`cross ${b.signer.name} by ${other.signer.name}`, forgeAs(b, headerOf(b), claimsFor(b.issuer.iss), other.signer, NATURAL[other.signer.kind]));
+  for (const b of bases)
+    for (const other of bases.slice(0, 6))
+      if (other.issuer !== b.issuer)
+        add(`cross ${b.signer.name} by ${other.signer.name}`, forgeAs(b, headerOf(b), claimsFor(b.issuer.iss), other.signer, NATURAL[other.signer.kind]));
   return out;
 }
 
@@ -634,16 +782,83 @@ interface Recipe {
   clockOffsetMs: number;
 }
 
-const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'none', 'None', 'es256', 'ES256K', 'RSA-OAEP', 'ML-DSA-44', ''];
-const KIDS = (): fc.JsonValue[] => [...new Set(bases.map((b) => b.kid).filter((k): k is string => k !== undefined)), 'dup', 'enc', 'shared', 'no-such', '', null, 1, ['self-1'], {}];
+const ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'HS256',
+  'HS384',
+  'none',
+  'None',
+  'es256',
+  'ES256K',
+  'RSA-OAEP',
+  'ML-DSA-44',
+  '',
+];
+const KIDS = (): fc.JsonValue[] => [
+  ...new Set(bases.map((b) => b.kid).filter((k): k is string => k !== undefined)),
+  'dup',
+  'enc',
+  'shared',
+  'no-such',
+  '',
+  null,
+  1,
+  ['self-1'],
+  {},
+];
 const TIMES = (): fc.JsonValue[] => {
   const edges = [-601, -600, -599, -301, -300, -31, -30, -29, -7, -6, -5, -2, -1, 0, 1, 2, 5, 6, 29, 30, 31, 300, 599, 600, 601].map((d) => NOW + d);
-  return [...edges, NOW + 0.5, NOW - 0.5, NOW - 29.5, NOW - 30.5, NOW + 30.5, NOW - 1.5, NOW + 1.5, 0, -1, 1e300, -1e300, Number.MAX_SAFE_INTEGER, 1.5, String(NOW + 300), null, true, [NOW + 300], {}];
+  return [
+    ...edges,
+    NOW + 0.5,
+    NOW - 0.5,
+    NOW - 29.5,
+    NOW - 30.5,
+    NOW + 30.5,
+    NOW - 1.5,
+    NOW + 1.5,
+    0,
+    -1,
+    1e300,
+    -1e300,
+    Number.MAX_SAFE_INTEGER,
+    1.5,
+    String(NOW + 300),
+    null,
+    true,
+    [NOW + 300],
+    {},
+  ];
 };
 const HEADER_VALUES = (): Record<string, fc.JsonValue[]> => ({
   alg: ALGS,
   kid: KIDS(),
-  typ: ['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/At+Jwt', 'foo/at+jwt', 'at+jwt ', 'JWT', 'jwt', 'application/jwt', 'refresh+jwt', 'application/refresh+jwt', '', null, 1],
+  typ: [
+    'at+jwt',
+    'AT+JWT',
+    'application/at+jwt',
+    'Application/At+Jwt',
+    'foo/at+jwt',
+    'at+jwt ',
+    'JWT',
+    'jwt',
+    'application/jwt',
+    'refresh+jwt',
+    'application/refresh+jwt',
+    '',
+    null,
+    1,
+  ],
   crit: [['b64'], ['exp'], [], 'b64', [1], [''], ['b64', 'b64'], ['kid']],
   b64: [true, false, 'false'],
   cty: ['JWT', 'jwt', 'json', 'application/json'],
@@ -675,8 +890,14 @@ const editsFor = (values: Record<string, fc.JsonValue[]>): fc.Arbitrary<Edit[]> 
   fc.array(
     fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...Object.keys(values)) }, { weight: 1, arbitrary: fc.string({ maxLength: 4 }) }).chain((field) => {
       const known = Object.hasOwn(values, field) ? (values[field] as fc.JsonValue[]) : [];
-      const value = known.length > 0 ? fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }) : fc.jsonValue({ maxDepth: 2 });
-      return fc.oneof({ weight: 5, arbitrary: value.map((v): Edit => ({ field, value: v })) }, { weight: 1, arbitrary: fc.constant<Edit>({ field, del: true }) });
+      const value =
+        known.length > 0
+          ? fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) })
+          : fc.jsonValue({ maxDepth: 2 });
+      return fc.oneof(
+        { weight: 5, arbitrary: value.map((v): Edit => ({ field, value: v })) },
+        { weight: 1, arbitrary: fc.constant<Edit>({ field, del: true }) },
+      );
     }),
     { maxLength: 3 },
   );
@@ -686,7 +907,10 @@ const recipe = (): fc.Arbitrary<Recipe> =>
     base: fc.nat({ max: bases.length - 1 }),
     header: fc.oneof({ weight: 1, arbitrary: fc.constant<Edit[]>([]) }, { weight: 2, arbitrary: editsFor(HEADER_VALUES()) }),
     claims: fc.oneof({ weight: 1, arbitrary: fc.constant<Edit[]>([]) }, { weight: 2, arbitrary: editsFor(CLAIM_VALUES()) }),
-    literal: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ field: fc.constantFrom('exp', 'nbf', 'iat', 'aud', 'iss', 'sub'), text: fc.constantFrom(...LITERALS) }) }),
+    literal: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(null) },
+      { weight: 1, arbitrary: fc.record({ field: fc.constantFrom('exp', 'nbf', 'iat', 'aud', 'iss', 'sub'), text: fc.constantFrom(...LITERALS) }) },
+    ),
     sign: fc.oneof(
       { weight: 2, arbitrary: fc.constant<SignWith>({ by: 'keep' }) },
       { weight: 6, arbitrary: fc.boolean().map((natural): SignWith => ({ by: 'own', natural })) },
@@ -788,7 +1012,27 @@ describe('fast path vs jose.jwtVerify (differential)', () => {
       result.catch(() => {});
       return false;
     };
-    for (const name of ['self', 'rsa', 'pss', 'ec384', 'ed', 'ed2', 'rot-a', 'rot-b', 'rot-ec', 'noalg-ec', 'noalg-rsa', 'anykid', 'ops-verify', 'ext', 'r-rsa', 'r-ps', 'r-ec', 'r-ed']) expect(sync(name), name).toBe(true);
+    for (const name of [
+      'self',
+      'rsa',
+      'pss',
+      'ec384',
+      'ed',
+      'ed2',
+      'rot-a',
+      'rot-b',
+      'rot-ec',
+      'noalg-ec',
+      'noalg-rsa',
+      'anykid',
+      'ops-verify',
+      'ext',
+      'r-rsa',
+      'r-ps',
+      'r-ec',
+      'r-ed',
+    ])
+      expect(sync(name), name).toBe(true);
     // jose's answer for these is not the fast path's to give (TypeError, import failure, ambiguous key): still a promise
     for (const name of ['weak', 'ops-sign', 'noext', 'r-384-a']) expect(sync(name), name).toBe(false);
     fixed('differential base tokens', counts);
@@ -800,8 +1044,9 @@ describe('fast path vs jose.jwtVerify (differential)', () => {
     // the whole corpus under the first configuration; what is about time under all three, and at two more points of the clock
     for (const offset of [0, -499, 499]) {
       clockMs = NOW_MS + offset;
-      for (const [name, token, timed] of corpus) if (offset === 0 && timed) await compare(token, counts, name);
-      else if (offset === 0 || timed) await compare(token, counts, name, configs.slice(0, 1));
+      for (const [name, token, timed] of corpus)
+        if (offset === 0 && timed) await compare(token, counts, name);
+        else if (offset === 0 || timed) await compare(token, counts, name, configs.slice(0, 1));
     }
     clockMs = NOW_MS;
     fixed(`differential attack corpus (${corpus.length} distinct tokens)`, counts);

@@ -78,7 +78,10 @@ interface Sent {
 async function send(token: string): Promise<Sent> {
   const before = up.seen.length;
   const head = `GET /admin/fuzz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer `;
-  const res = await rawRequest(port, Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(token, 'utf8'), Buffer.from('\r\nConnection: close\r\n\r\n', 'latin1')]));
+  const res = await rawRequest(
+    port,
+    Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(token, 'utf8'), Buffer.from('\r\nConnection: close\r\n\r\n', 'latin1')]),
+  );
   return { res, reached: up.seen.length > before };
 }
 
@@ -161,15 +164,43 @@ type Mutation =
   | { op: 'oversize'; part: Part; n: number }
   | { op: 'json'; part: 0 | 1; field: string; value: Value; signer: Signer }
   | { op: 'raw-json'; part: 0 | 1; edit: RawEdit; signer: Signer };
-type RawEdit = { kind: 'dup-first' | 'dup-last'; field: string; literal: string } | { kind: 'bom' | 'whitespace' | 'array' | 'invalid-utf8' | 'trailing-garbage' | 'nul' };
+type RawEdit =
+  { kind: 'dup-first' | 'dup-last'; field: string; literal: string } | { kind: 'bom' | 'whitespace' | 'array' | 'invalid-utf8' | 'trailing-garbage' | 'nul' };
 
 const NOW = Math.floor(Date.now() / 1000);
 /** characters a header value can carry without ending the header line (CR and LF would be a different request) */
-const CHARS = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', '.', '=', '+', '/', ' ', '\t', '%', '"', ',', '~', '\\', '\u0000', '\u0001', '\u007f', 'é', 'ÿ', '€', '\u{1F600}'];
+const CHARS = [
+  ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
+  '.',
+  '=',
+  '+',
+  '/',
+  ' ',
+  '\t',
+  '%',
+  '"',
+  ',',
+  '~',
+  '\\',
+  '\u0000',
+  '\u0001',
+  '\u007f',
+  'é',
+  'ÿ',
+  '€',
+  '\u{1F600}',
+];
 const part = fc.constantFrom<Part>(0, 1, 2);
 const signer = fc.constantFrom<Signer>('none', 'own', 'own', 'own', 'other', 'attacker');
-const weirdString = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.constantFrom('\ud800', 'a\udfff', '\u0000', 'x\r\ny: 1', '\u00e9', 'guest,admin', '"', ''));
-const json = fc.oneof({ weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }) }, { weight: 1, arbitrary: weirdString });
+const weirdString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 6 }),
+  fc.constantFrom('\ud800', 'a\udfff', '\u0000', 'x\r\ny: 1', '\u00e9', 'guest,admin', '"', ''),
+);
+const json = fc.oneof(
+  { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }) },
+  { weight: 1, arbitrary: weirdString },
+);
 
 /** plausible and hostile values per claim or header parameter, then anything JSON */
 const FIELD_VALUES: Record<string, fc.JsonValue[]> = {
@@ -189,7 +220,22 @@ const FIELD_VALUES: Record<string, fc.JsonValue[]> = {
   exp: [NOW + 300, NOW - 100, NOW - TOLERANCE_S + 5, NOW - TOLERANCE_S - 5, 0, -1, 1e308, Number.MAX_SAFE_INTEGER, 1.5, -0, '9999999999', null],
   nbf: [NOW + 1000, NOW - 10, NOW + TOLERANCE_S - 5, '0', null],
   iat: [NOW + 1000, NOW, NOW - 10, NOW + TOLERANCE_S - 5, 'now', null],
-  roles: [['admin'], 'admin', ['Admin'], ['user'], [], ['user', 'admin'], [['admin']], { admin: true }, 'user admin', ['admin', '\ud800'], ['admin', 'x\r\ny'], ['admin', 'é'], ['admin', 'a,b'], ['admin', 7]],
+  roles: [
+    ['admin'],
+    'admin',
+    ['Admin'],
+    ['user'],
+    [],
+    ['user', 'admin'],
+    [['admin']],
+    { admin: true },
+    'user admin',
+    ['admin', '\ud800'],
+    ['admin', 'x\r\ny'],
+    ['admin', 'é'],
+    ['admin', 'a,b'],
+    ['admin', 7],
+  ],
   sub: ['alice', '', 123, 'bob\r\nX-Injected: 1', '\ud800', 'é', { id: 1 }],
   jti: ['x', 1, '', null],
   sid: ['s', 1, null],
@@ -201,30 +247,86 @@ const HEADER_FIELDS = ['alg', 'typ', 'kid', 'crit', 'b64', 'cty', 'jwk', 'jku', 
 const CLAIM_FIELDS = ['iss', 'aud', 'exp', 'nbf', 'iat', 'roles', 'sub', 'jti', 'sid', 'scope', 'realm_access', '__proto__'];
 
 const fieldEdit = (p: 0 | 1, fields: string[]) =>
-  fc
-    .tuple(fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...fields) }, { weight: 1, arbitrary: fc.string({ maxLength: 5 }) }))
-    .chain(([field]) => {
-      const known = Object.hasOwn(FIELD_VALUES, field) ? (FIELD_VALUES[field] as fc.JsonValue[]) : [];
-      const set = known.length > 0 ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: json }) : json;
-      const value: fc.Arbitrary<Value> = fc.oneof({ weight: 5, arbitrary: set.map((v) => ({ set: v })) }, { weight: 1, arbitrary: fc.constant({ del: true as const }) });
-      return fc.record({ op: fc.constant('json' as const), part: fc.constant(p), field: fc.constant(field), value, signer });
-    });
+  fc.tuple(fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...fields) }, { weight: 1, arbitrary: fc.string({ maxLength: 5 }) })).chain(([field]) => {
+    const known = Object.hasOwn(FIELD_VALUES, field) ? (FIELD_VALUES[field] as fc.JsonValue[]) : [];
+    const set = known.length > 0 ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: json }) : json;
+    const value: fc.Arbitrary<Value> = fc.oneof(
+      { weight: 5, arbitrary: set.map((v) => ({ set: v })) },
+      { weight: 1, arbitrary: fc.constant({ del: true as const }) },
+    );
+    return fc.record({ op: fc.constant('json' as const), part: fc.constant(p), field: fc.constant(field), value, signer });
+  });
 
-const LITERALS = ['1e309', '-1e309', '1e-400', '"admin"', '["admin"]', 'null', 'true', '{}', '[]', `${NOW + 300}`, `${NOW - 300}`, '9007199254740993', '"\\ud800"', '["admin","\\ud800"]', '{"__proto__":{"roles":["admin"]}}', '"https://gatehouse.fuzz"', '"at+jwt"', '"refresh+jwt"', '"ES256"', '"none"'];
+const LITERALS = [
+  '1e309',
+  '-1e309',
+  '1e-400',
+  '"admin"',
+  '["admin"]',
+  'null',
+  'true',
+  '{}',
+  '[]',
+  `${NOW + 300}`,
+  `${NOW - 300}`,
+  '9007199254740993',
+  '"\\ud800"',
+  '["admin","\\ud800"]',
+  '{"__proto__":{"roles":["admin"]}}',
+  '"https://gatehouse.fuzz"',
+  '"at+jwt"',
+  '"refresh+jwt"',
+  '"ES256"',
+  '"none"',
+];
 const rawEdit: fc.Arbitrary<RawEdit> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('dup-first' as const, 'dup-last' as const), field: fc.constantFrom(...HEADER_FIELDS, ...CLAIM_FIELDS), literal: fc.constantFrom(...LITERALS) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('bom' as const, 'whitespace' as const, 'array' as const, 'invalid-utf8' as const, 'trailing-garbage' as const, 'nul' as const) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constantFrom('dup-first' as const, 'dup-last' as const),
+      field: fc.constantFrom(...HEADER_FIELDS, ...CLAIM_FIELDS),
+      literal: fc.constantFrom(...LITERALS),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constantFrom('bom' as const, 'whitespace' as const, 'array' as const, 'invalid-utf8' as const, 'trailing-garbage' as const, 'nul' as const),
+    }),
+  },
 );
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('flip' as const), part, at: fc.nat(), ch: fc.constantFrom(...CHARS) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('insert' as const), part, at: fc.nat(), text: fc.array(fc.constantFrom(...CHARS), { minLength: 1, maxLength: 6 }).map((c) => c.join('')) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('insert' as const),
+      part,
+      at: fc.nat(),
+      text: fc.array(fc.constantFrom(...CHARS), { minLength: 1, maxLength: 6 }).map((c) => c.join('')),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), part, at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('swap' as const), a: part, b: part }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('case' as const), part, mode: fc.constantFrom('upper' as const, 'lower' as const, 'invert' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pad' as const), part, text: fc.constantFrom('=', '==', '===', '%3D', '.') }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('dots' as const), mode: fc.constantFrom('double-first' as const, 'double-second' as const, 'leading' as const, 'trailing' as const, 'four-parts' as const, 'two-parts' as const, 'only-dots' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('dots' as const),
+      mode: fc.constantFrom(
+        'double-first' as const,
+        'double-second' as const,
+        'leading' as const,
+        'trailing' as const,
+        'four-parts' as const,
+        'two-parts' as const,
+        'only-dots' as const,
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('bytes' as const), part, bytes: fc.uint8Array({ maxLength: 80 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('std-base64' as const), part }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('trailing-bits' as const), part }) },
@@ -234,7 +336,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('raw-json' as const), part: fc.constantFrom<0 | 1>(0, 1), edit: rawEdit, signer }) },
 );
 
-const KEYS = (): Record<Exclude<Signer, 'none'>, [own: TestKey, other: TestKey]> => ({ own: [selfKey, extKey], other: [extKey, selfKey], attacker: [attacker, attacker] });
+const KEYS = (): Record<Exclude<Signer, 'none'>, [own: TestKey, other: TestKey]> => ({
+  own: [selfKey, extKey],
+  other: [extKey, selfKey],
+  attacker: [attacker, attacker],
+});
 
 function resign(parts: string[], who: Signer, baseIndex: number): string[] {
   if (who === 'none' || parts.length < 2) return parts;
@@ -314,7 +420,13 @@ function apply(token: string, m: Mutation, baseIndex: number): string {
       break;
     }
     case 'case':
-      edit(m.part, (s) => (m.mode === 'upper' ? s.toUpperCase() : m.mode === 'lower' ? s.toLowerCase() : [...s].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join('')));
+      edit(m.part, (s) =>
+        m.mode === 'upper'
+          ? s.toUpperCase()
+          : m.mode === 'lower'
+            ? s.toLowerCase()
+            : [...s].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(''),
+      );
       break;
     case 'pad':
       edit(m.part, (s) => s + m.text);
@@ -375,7 +487,13 @@ const EXAMPLES: Array<[number, Mutation[]]> = [
   [1, [{ op: 'json', part: 1, field: 'sub', value: { set: 'a\udfff' }, signer: 'own' }]],
   [0, [{ op: 'json', part: 1, field: 'roles', value: { set: ['admin', 'x\r\ny: 1'] }, signer: 'own' }]],
   [1, [{ op: 'raw-json', part: 1, edit: { kind: 'dup-last', field: 'exp', literal: '1e309' }, signer: 'own' }]],
-  [0, [{ op: 'json', part: 0, field: 'alg', value: { set: 'none' }, signer: 'none' }, { op: 'truncate', at: 100_000 }]],
+  [
+    0,
+    [
+      { op: 'json', part: 0, field: 'alg', value: { set: 'none' }, signer: 'none' },
+      { op: 'truncate', at: 100_000 },
+    ],
+  ],
   [1, [{ op: 'json', part: 1, field: 'roles', value: { set: ['Admin'] }, signer: 'own' }]],
   [0, [{ op: 'json', part: 0, field: 'cty', value: { set: 'JWT' }, signer: 'own' }]],
   [1, [{ op: 'json', part: 1, field: 'iss', value: { set: ISS_SELF }, signer: 'own' }]],
@@ -420,7 +538,8 @@ describe('token verification under fuzzing (SPEC §5.3-§5.6)', () => {
           if (!allowed) throw new Error(`unexpected status: ${show}`);
           if (!/^application\/json/.test(res.headers['content-type'] ?? '')) throw new Error(`not JSON: ${show}`);
           const body = JSON.parse(res.body) as { error?: unknown; request_id?: unknown };
-          if (typeof body.error !== 'string' || !allowed.includes(body.error) || typeof body.request_id !== 'string') throw new Error(`bad error body: ${show}`);
+          if (typeof body.error !== 'string' || !allowed.includes(body.error) || typeof body.request_id !== 'string')
+            throw new Error(`bad error body: ${show}`);
           counts[`s${res.status}` as 's400' | 's401' | 's403' | 's431']++;
         }),
         { seed: b.seed, numRuns: b.numRuns, examples: EXAMPLES },

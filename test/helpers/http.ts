@@ -31,7 +31,11 @@ export function readReply(res: Response): Promise<Reply> {
   return finish(performance.now(), res);
 }
 
-export async function request(base: string, path: string, init: { method?: string; token?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+export async function request(
+  base: string,
+  path: string,
+  init: { method?: string; token?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> {
   const started = performance.now();
   const headers: Record<string, string> = { ...init.headers };
   if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
@@ -41,7 +45,11 @@ export async function request(base: string, path: string, init: { method?: strin
 
 export async function postJson(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   const started = performance.now();
-  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return finish(started, res);
 }
 
@@ -86,7 +94,9 @@ export function send(base: string, path: string, opts: SendOptions = {}): Promis
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }),
+        );
         res.on('error', reject);
       },
     );
@@ -107,7 +117,9 @@ export function toReply(r: NodeReply): Reply {
 
 /** A POST with an exact Content-Length on a fresh connection, tolerating an answer that arrives before the body is sent. */
 export async function rawPost(base: string, path: string, body: string, type = 'application/json'): Promise<Reply> {
-  return toReply(await send(base, path, { method: 'POST', headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) }, body, tolerateEarlyClose: true }));
+  return toReply(
+    await send(base, path, { method: 'POST', headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) }, body, tolerateEarlyClose: true }),
+  );
 }
 
 export function portOf(g: Pick<TestGateway, 'url'>): number {
@@ -119,7 +131,12 @@ export function portOf(g: Pick<TestGateway, 'url'>): number {
  * first (unless `host` is null), then `headers` in order, then
  * `Connection: close` unless the caller sent its own Connection header.
  */
-export function raw(g: Pick<TestGateway, 'url'>, target: string, headers: ReadonlyArray<readonly [string, string]> = [], opts: { method?: string; host?: string | null; version?: string } = {}): Promise<RawResponse> {
+export function raw(
+  g: Pick<TestGateway, 'url'>,
+  target: string,
+  headers: ReadonlyArray<readonly [string, string]> = [],
+  opts: { method?: string; host?: string | null; version?: string } = {},
+): Promise<RawResponse> {
   const lines = [`${opts.method ?? 'GET'} ${target} ${opts.version ?? 'HTTP/1.1'}`];
   const host = opts.host === undefined ? `127.0.0.1:${portOf(g)}` : opts.host;
   if (host !== null) lines.push(`Host: ${host}`);
@@ -162,7 +179,12 @@ export interface Answer {
  * given) to a fresh path under `prefix`, so the upstream's log answers
  * "was this request forwarded?" without counting.
  */
-export async function probe(gatewayUrl: string, up: TestUpstream, token: string | null, opts: { prefix?: string; authorization?: string } = {}): Promise<Answer> {
+export async function probe(
+  gatewayUrl: string,
+  up: TestUpstream,
+  token: string | null,
+  opts: { prefix?: string; authorization?: string } = {},
+): Promise<Answer> {
   const id = randomUUID();
   const headers: Record<string, string> = {};
   if (opts.authorization !== undefined) headers.authorization = opts.authorization;

@@ -207,7 +207,13 @@ export async function expectApiOk(env: Pick<IssuerEnv, 'g' | 'up'>, token: strin
 }
 
 /** 401 invalid_token (or another error) with the RFC 6750 challenge, and the upstream never called. */
-export async function expectApiRejected(env: Pick<IssuerEnv, 'g' | 'up'>, token: string | undefined, status = 401, code = 'invalid_token', path = '/api/orders'): Promise<ErrorBody> {
+export async function expectApiRejected(
+  env: Pick<IssuerEnv, 'g' | 'up'>,
+  token: string | undefined,
+  status = 401,
+  code = 'invalid_token',
+  path = '/api/orders',
+): Promise<ErrorBody> {
   const { reply, reached } = await callApi(env, token, path);
   const body = expectError(reply, status, code);
   expect(reached).toBe(false);
@@ -224,7 +230,10 @@ export function headerOf(token: string): Record<string, unknown> {
 }
 
 /** A refresh token shaped exactly like Gatehouse's, signed with any key (for unknown-family and other-deployment cases). */
-export async function forgeRefresh(key: TestKey, claims: { iss?: string; sub?: string; sid?: string; jti?: string; ttl?: number; scope?: string } = {}): Promise<string> {
+export async function forgeRefresh(
+  key: TestKey,
+  claims: { iss?: string; sub?: string; sid?: string; jti?: string; ttl?: number; scope?: string } = {},
+): Promise<string> {
   const iss = claims.iss ?? ISS;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sid: claims.sid ?? crypto.randomUUID(), scope: claims.scope ?? '' })

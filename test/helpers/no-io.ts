@@ -8,11 +8,9 @@ import childProcess from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 
-const refuse =
-  (what: string) =>
-  (): never => {
-    throw new Error(`unit tests open no sockets and start no processes (${what}): this test belongs in the e2e project`);
-  };
+const refuse = (what: string) => (): never => {
+  throw new Error(`unit tests open no sockets and start no processes (${what}): this test belongs in the e2e project`);
+};
 
 net.Server.prototype.listen = refuse('listen');
 net.Socket.prototype.connect = refuse('connect');

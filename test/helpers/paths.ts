@@ -10,7 +10,14 @@ export function meansAdmin(url: string): boolean {
   const variants = new Set<string>();
   for (const a of [path, decode(path)]) {
     for (const b of [a, a.replaceAll('\\', '/')]) {
-      for (const c of [b, b.split('/').map((s) => s.split(';')[0]).join('/')]) variants.add(c);
+      for (const c of [
+        b,
+        b
+          .split('/')
+          .map((s) => s.split(';')[0])
+          .join('/'),
+      ])
+        variants.add(c);
     }
   }
   for (const v of variants) {

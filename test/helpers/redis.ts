@@ -53,7 +53,27 @@ export async function startRedis(extra: string[] = [], port?: number): Promise<T
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'));
   let proc: ChildProcess | null = null;
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', ...extra], { stdio: 'ignore' });
+    proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(p),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--protected-mode',
+        'no',
+        ...extra,
+      ],
+      { stdio: 'ignore' },
+    );
     proc.on('error', (e) => {
       throw new Error(`cannot start redis-server (is it on PATH?): ${e.message}`);
     });

@@ -24,7 +24,30 @@ const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, {
 
 export function makeCa(): TestCa {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ca-'));
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Gatehouse test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Gatehouse test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   const pem = readFileSync(join(dir, 'ca.pem'), 'utf8');
   let n = 0;
   return {
@@ -35,8 +58,43 @@ export function makeCa(): TestCa {
     issue(names, file = `server-${++n}`) {
       const san = names.map((name) => (/^[\d.]+$/.test(name) || name.includes(':') ? `IP:${name}` : `DNS:${name}`)).join(',');
       writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`);
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${names[0] ?? 'localhost'}`], dir);
-      openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${file}.pem`, '-days', '2', '-extfile', `${file}.ext`], dir);
+      openssl(
+        [
+          'req',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          `${file}.key`,
+          '-out',
+          `${file}.csr`,
+          '-subj',
+          `/CN=${names[0] ?? 'localhost'}`,
+        ],
+        dir,
+      );
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${file}.csr`,
+          '-CA',
+          'ca.pem',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-out',
+          `${file}.pem`,
+          '-days',
+          '2',
+          '-extfile',
+          `${file}.ext`,
+        ],
+        dir,
+      );
       const certFile = join(dir, `${file}.pem`);
       return { certFile, keyFile: join(dir, `${file}.key`), spki: spkiHash(readFileSync(certFile, 'utf8')) };
     },

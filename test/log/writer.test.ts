@@ -127,7 +127,10 @@ describe('LogWriter: a broken or stalled reader never hangs the process', () => 
   it('a process whose log reader has gone still exits (flush at exit)', async () => {
     const script = join(tempDir(), 'child.mjs');
     const src = new URL('../../dist/observe/log.js', import.meta.url).href;
-    writeFileSync(script, `import { createLogger } from ${JSON.stringify(src)};\nconst log = createLogger('info');\nprocess.stdin.once('data', () => { for (let i = 0; i < 5; i++) log.info({ i }, 'buffered'); process.exit(0); });\nlog.info('ready'); log.flush();\n`);
+    writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(src)};\nconst log = createLogger('info');\nprocess.stdin.once('data', () => { for (let i = 0; i < 5; i++) log.info({ i }, 'buffered'); process.exit(0); });\nlog.info('ready'); log.flush();\n`,
+    );
     const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     await new Promise<void>((r) => child.stdout.once('data', () => r()));
@@ -161,7 +164,10 @@ describe('LogWriter: several processes on one pipe', () => {
     });
     const script = join(tempDir(), 'writer.mjs');
     const src = new URL('../../dist/observe/log-writer.js', import.meta.url).href;
-    writeFileSync(script, `const { LogWriter } = await import(${JSON.stringify(src)});\nconst w = new LogWriter(1);\nconst id = process.argv[2];\nfor (let i = 0; i < 3000; i++) w.write(JSON.stringify({ id, i, pad: 'y'.repeat(700 + (i % 300)) }) + '\\n');\nw.flushSync();\n`);
+    writeFileSync(
+      script,
+      `const { LogWriter } = await import(${JSON.stringify(src)});\nconst w = new LogWriter(1);\nconst id = process.argv[2];\nfor (let i = 0; i < 3000; i++) w.write(JSON.stringify({ id, i, pad: 'y'.repeat(700 + (i % 300)) }) + '\\n');\nw.flushSync();\n`,
+    );
     const children = ['a', 'b'].map((id) => spawn(process.execPath, [script, id], { stdio: ['ignore', out, 'inherit'] }));
     closeSync(out);
     await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));

@@ -24,9 +24,7 @@ describe('credential extraction through a running gateway', () => {
     up = await startUpstream();
     g = await startGateway({
       issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: writeJwkFile(key.privateJwk) }] },
-      routes: [
-        { match: { path: '/maybe/**' }, upstream: up.url, auth: 'optional' },
-      ],
+      routes: [{ match: { path: '/maybe/**' }, upstream: up.url, auth: 'optional' }],
     });
   });
   afterAll(async () => {
@@ -60,7 +58,12 @@ describe('credential extraction through a running gateway', () => {
 
     it(`${path}: two Authorization headers -> 400 invalid_request, upstream not called (P27)`, async () => {
       for (const second of [`Bearer ${token}`, 'Basic dXNlcjpwYXNz', `bearer ${token}`]) {
-        const { result, seen } = await seenDuring(up, () => raw(g, path, [['Authorization', `Bearer ${token}`], ['authorization', second]]));
+        const { result, seen } = await seenDuring(up, () =>
+          raw(g, path, [
+            ['Authorization', `Bearer ${token}`],
+            ['authorization', second],
+          ]),
+        );
         expectError(result, 400, 'invalid_request');
         expect(seen).toEqual([]);
       }

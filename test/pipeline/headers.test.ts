@@ -67,7 +67,8 @@ afterAll(async () => {
   await up.close();
 });
 
-const alice = (extra: Record<string, unknown> = {}) => signToken(key, { roles: ['user'], scope: 'orders:read', name: 'Alice', email: 'alice@example.com', ...extra }, { iss: ISS });
+const alice = (extra: Record<string, unknown> = {}) =>
+  signToken(key, { roles: ['user'], scope: 'orders:read', name: 'Alice', email: 'alice@example.com', ...extra }, { iss: ISS });
 
 /** One request that must reach the upstream exactly once; returns what the upstream saw. */
 async function through(gw: TestGateway, target: string, headers: Array<[string, string]>): Promise<{ res: RawResponse; seen: SeenRequest }> {
@@ -84,7 +85,7 @@ function expectNoIdentity(seen: SeenRequest): void {
 const logLine = requestLog;
 
 describe('identity headers come from Gatehouse only (P01-P03)', () => {
-  it('protected route: each identity header arrives exactly once, with the token\'s value', async () => {
+  it("protected route: each identity header arrives exactly once, with the token's value", async () => {
     const token = await alice();
     const { seen } = await through(g, '/api/orders', [...SPOOFS, ['Authorization', `Bearer ${token}`]]);
     expect(headerValues(seen, 'X-User-Id')).toEqual(['alice']);
@@ -95,7 +96,7 @@ describe('identity headers come from Gatehouse only (P01-P03)', () => {
     expect(JSON.stringify(seen.rawHeaders)).not.toMatch(/mallory|orders:write|everything|root/i);
   });
 
-  it('role-protected route: spoofed roles cannot add to the token\'s', async () => {
+  it("role-protected route: spoofed roles cannot add to the token's", async () => {
     const token = await signToken(key, { roles: ['admin'] }, { iss: ISS, sub: 'root-user' });
     const { seen } = await through(g, '/admin/x', [['Authorization', `Bearer ${token}`], ...SPOOFS]);
     expect(headerValues(seen, 'X-User-Id')).toEqual(['root-user']);
@@ -124,7 +125,7 @@ describe('identity headers come from Gatehouse only (P01-P03)', () => {
     expectNoIdentity(seen);
   });
 
-  it('optional route: anonymous callers get no identity headers; authenticated ones get Gatehouse\'s', async () => {
+  it("optional route: anonymous callers get no identity headers; authenticated ones get Gatehouse's", async () => {
     expectNoIdentity((await through(g, '/maybe/x', SPOOFS)).seen);
     const { seen } = await through(g, '/maybe/x', [...SPOOFS, ['Authorization', `Bearer ${await alice()}`]]);
     expect(headerValues(seen, 'X-User-Id')).toEqual(['alice']);
@@ -144,7 +145,7 @@ describe('identity headers come from Gatehouse only (P01-P03)', () => {
   });
 });
 
-describe('Connection cannot remove Gatehouse\'s headers (P04)', () => {
+describe("Connection cannot remove Gatehouse's headers (P04)", () => {
   it.each([
     'close, X-User-Id',
     'close, X-User-Id, X-User-Roles, X-User-Scopes',
@@ -154,7 +155,11 @@ describe('Connection cannot remove Gatehouse\'s headers (P04)', () => {
     'close, x-user-id, authorization, x-forwarded-for, x-request-id, x-user-roles',
   ])('Connection: %s', async (connection) => {
     const token = await alice();
-    const { res, seen } = await through(g, '/api/x', [['Connection', connection], ['Authorization', `Bearer ${token}`], ['X-User-Id', 'mallory']]);
+    const { res, seen } = await through(g, '/api/x', [
+      ['Connection', connection],
+      ['Authorization', `Bearer ${token}`],
+      ['X-User-Id', 'mallory'],
+    ]);
     expect(headerValues(seen, 'X-User-Id')).toEqual(['alice']);
     expect(headerValues(seen, 'X-User-Roles')).toEqual(['user']);
     expect(headerValues(seen, 'X-User-Scopes')).toEqual(['orders:read']);
@@ -317,7 +322,7 @@ describe('X-Request-Id', () => {
     expect(headerValues(seen, 'X-Request-Id')).toEqual([res.headers['x-request-id']]);
   });
 
-  it('is on error responses too, equal to the body\'s request_id', async () => {
+  it("is on error responses too, equal to the body's request_id", async () => {
     const kept = await raw(g, '/nowhere', [['X-Request-Id', 'trace-404']]);
     expect(expectError(kept, 404, 'not_found').request_id).toBe('trace-404');
     const denied = await raw(g, '/admin/x', [['X-Request-Id', 'bad id']]);
@@ -374,7 +379,11 @@ describe('claim values in headers', () => {
   });
 
   it('CR/LF in claims never split a header line', async () => {
-    const token = await signToken(key, { roles: ['user'], name: 'Eve\r\nX-Injected: 1', email: 'e@x\nX-Also: 1\r\n\r\nGET /admin HTTP/1.1' }, { iss: ISS, sub: 'bob\r\nX-User-Roles: admin' });
+    const token = await signToken(
+      key,
+      { roles: ['user'], name: 'Eve\r\nX-Injected: 1', email: 'e@x\nX-Also: 1\r\n\r\nGET /admin HTTP/1.1' },
+      { iss: ISS, sub: 'bob\r\nX-User-Roles: admin' },
+    );
     const { seen } = await through(g, '/api/x', [['Authorization', `Bearer ${token}`]]);
     expect(headerValues(seen, 'X-User-Id')).toEqual(['bob%0D%0AX-User-Roles:%20admin']);
     expect(headerValues(seen, 'X-User-Roles')).toEqual(['user']);

@@ -56,7 +56,17 @@ describe('matching through a running gateway', () => {
     const ok = await seenDuring(up, () => raw(g, '/hosted/x', [], { host: 'API.example:8080' }));
     expect(ok.result.status).toBe(200);
     expect(ok.seen.map((s) => s.url)).toEqual(['/hosted/x']);
-    const other = await seenDuring(up, () => raw(g, '/hosted/x', [['X-Forwarded-Host', 'api.example'], ['Forwarded', 'host=api.example']], { host: 'www.example' }));
+    const other = await seenDuring(up, () =>
+      raw(
+        g,
+        '/hosted/x',
+        [
+          ['X-Forwarded-Host', 'api.example'],
+          ['Forwarded', 'host=api.example'],
+        ],
+        { host: 'www.example' },
+      ),
+    );
     expectError(other.result, 404, 'not_found');
     expect(other.seen).toEqual([]);
   });

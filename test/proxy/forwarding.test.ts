@@ -253,7 +253,14 @@ describe('bodies', () => {
     const url = new URL(g.url);
     const reply = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = request(
-        { host: url.hostname, port: url.port, method: 'POST', path: '/echo/upload', agent: false, headers: { 'content-type': 'text/plain', 'content-length': body.length, 'x-test-id': 'stream-1' } },
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/echo/upload',
+          agent: false,
+          headers: { 'content-type': 'text/plain', 'content-length': body.length, 'x-test-id': 'stream-1' },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -283,10 +290,13 @@ describe('bodies', () => {
     const parts = ['first,', 'second,', 'x'.repeat(70_000), ',last'];
     const url = new URL(g.url);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, method: 'PUT', path: '/echo/chunked', agent: false, headers: { 'content-type': 'text/plain' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        { host: url.hostname, port: url.port, method: 'PUT', path: '/echo/chunked', agent: false, headers: { 'content-type': 'text/plain' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       void (async () => {
         for (const p of parts) {

@@ -136,7 +136,11 @@ describe('secrets never reach the logs (SPEC §5, SECURITY.md P28, O08)', () => 
     }
 
     // the admin revocation endpoint logs what it revoked, never the token it was given
-    const r = await send(g.adminUrl, '/admin/revoke', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: revoked }) });
+    const r = await send(g.adminUrl, '/admin/revoke', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: revoked }),
+    });
     expect(r.status).toBe(204);
     expect((await call('/api/orders', { authorization: `Bearer ${revoked}` })).reply.status).toBe(401);
 

@@ -105,7 +105,7 @@ describe('WebSocket upgrades pass the same checks as requests', () => {
     const r = await connect('/ws/chat?room=1', {
       authorization: `Bearer ${token}`,
       'x-user-id': 'mallory',
-      'X_User_Roles': 'admin',
+      X_User_Roles: 'admin',
       'x-forwarded-for': '6.6.6.6',
     });
     if ('refused' in r) throw new Error(`refused: ${r.refused.status} ${r.refused.body}`);

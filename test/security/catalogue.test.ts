@@ -32,11 +32,14 @@ function expand(label: string): string[] {
 /** The ids SECURITY.md lists: each entry is a bullet that starts with an id or a range. */
 function catalogueIds(): string[] {
   if (!existsSync(CATALOGUE)) {
-    throw new Error(`SECURITY.md not found at ${CATALOGUE}: the security catalogue is expected next to the repository (../shared/SECURITY.md); without it there is nothing to check the tests against`);
+    throw new Error(
+      `SECURITY.md not found at ${CATALOGUE}: the security catalogue is expected next to the repository (../shared/SECURITY.md); without it there is nothing to check the tests against`,
+    );
   }
   const ids: string[] = [];
   for (const file of [CATALOGUE, OWN_CATALOGUE]) {
-    for (const m of readFileSync(file, 'utf8').matchAll(new RegExp(`^- ([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)\\s`, 'gm'))) ids.push(...expand(m[1] as string));
+    for (const m of readFileSync(file, 'utf8').matchAll(new RegExp(`^- ([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)\\s`, 'gm')))
+      ids.push(...expand(m[1] as string));
   }
   return ids;
 }
@@ -45,7 +48,10 @@ function catalogueIds(): string[] {
  * Titles of describe/it/test calls (also `.each(...)(title)` and other
  * modifiers) that start with a catalogue id or range, with the modifiers used.
  */
-const TITLE = new RegExp(`\\b(describe|it|test)((?:\\.\\w+)*)(?:\\((?:[^()]|\\([^()]*\\))*\\))?\\(\\s*(['"\`])([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)(?![\\w-])`, 'g');
+const TITLE = new RegExp(
+  `\\b(describe|it|test)((?:\\.\\w+)*)(?:\\((?:[^()]|\\([^()]*\\))*\\))?\\(\\s*(['"\`])([${LETTERS}]\\d{2}(?:-[${LETTERS}]\\d{2})?)(?![\\w-])`,
+  'g',
+);
 
 interface Claim {
   id: string;

@@ -77,7 +77,12 @@ function expectUnavailable(g: TestGateway, r: Reply, token?: string): void {
 beforeAll(async () => {
   [redis, files, up] = await Promise.all([startRedis(debugCommandArgs()), issuerFiles({ [USER]: PW }), startUpstream()]);
   D = await gateway({
-    ...gatewayRaw({ files, upstream: up.url, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '300ms' }, throttle: { perUser: 3, perIp: 100, window: '15m' } }),
+    ...gatewayRaw({
+      files,
+      upstream: up.url,
+      redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '300ms' },
+      throttle: { perUser: 3, perIp: 100, window: '15m' },
+    }),
   });
 });
 
@@ -111,7 +116,11 @@ describe('Redis down, restarted, stalled (F01-F06)', () => {
     expect((await pub(D)).status).toBe(200);
     expectError(await api(D, revoked), 401, 'invalid_token');
     await redis.kill();
-    await pollUntil(() => api(D, valid), (r) => r.status === 503, { withinMs: 3000, everyMs: 25, what: 'deny gateway noticing the kill' });
+    await pollUntil(
+      () => api(D, valid),
+      (r) => r.status === 503,
+      { withinMs: 3000, everyMs: 25, what: 'deny gateway noticing the kill' },
+    );
   });
 
   it('F01 Redis down: protected -> 503 + Retry-After (never 200, never 401, upstream not called); public -> 200', async () => {
@@ -159,7 +168,11 @@ describe('Redis down, restarted, stalled (F01-F06)', () => {
 
   it('F06 Redis restart: revocations recorded before it are still honoured; service resumes; the refresh token answered 503 refreshes exactly once', async () => {
     await redis.restart();
-    await pollUntil(() => api(D, valid), (r) => r.status === 200, { withinMs: 5000, everyMs: 50, what: 'gateway serving again after the restart' });
+    await pollUntil(
+      () => api(D, valid),
+      (r) => r.status === 200,
+      { withinMs: 5000, everyMs: 50, what: 'gateway serving again after the restart' },
+    );
     const { reply, reached } = await apiUnreached(D, revoked);
     const body = expectError(reply, 401, 'invalid_token');
     expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer realm="gatehouse", error="invalid_token"/);
@@ -207,7 +220,11 @@ describe('Redis down, restarted, stalled (F01-F06)', () => {
         expect(reached).toBe(false);
         expect(reply.ms).toBeLessThan(1000);
       }
-      await pollUntil(() => api(D, valid), (r) => r.status === 200, { withinMs: 3000, what: 'serving after the stall' });
+      await pollUntil(
+        () => api(D, valid),
+        (r) => r.status === 200,
+        { withinMs: 3000, what: 'serving after the stall' },
+      );
       // the refresh attempts that got 503 consumed nothing
       expectTokens(await refresh(D.url, session.refresh_token));
     } finally {
@@ -303,7 +320,11 @@ describe('JWKS down, slow, garbage, cold start (F07-F10)', () => {
     const { status, reasons } = JSON.parse(ready.text) as { status: string; reasons: string[] };
     expect(status).toBe('not_ready');
     expect(reasons.some((why) => why.includes(ISS_B))).toBe(true);
-    for (const iss of [ISS_A, ISS]) expect(reasons.some((why) => why.includes(iss)), iss).toBe(false);
+    for (const iss of [ISS_A, ISS])
+      expect(
+        reasons.some((why) => why.includes(iss)),
+        iss,
+      ).toBe(false);
     // alive, though not ready
     expect((await request(J.adminUrl, '/healthz')).status).toBe(200);
   });
@@ -387,7 +408,13 @@ describe('upstream down, slow, broken (F11-F13)', () => {
       routes: [
         { name: 'ok', match: { path: '/ok/**' }, upstream: up.url, auth: 'public' },
         { name: 'dead', match: { path: '/dead/**' }, upstream: `http://127.0.0.1:${dead}`, auth: 'public' },
-        { name: 'slow', match: { path: '/slow/**' }, upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, auth: 'public', timeout: `${TIMEOUT_MS}ms` },
+        {
+          name: 'slow',
+          match: { path: '/slow/**' },
+          upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+          auth: 'public',
+          timeout: `${TIMEOUT_MS}ms`,
+        },
         { name: 'raw', match: { path: '/raw/**' }, upstream: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, auth: 'public', stripPrefix: '/raw' },
       ],
     });
@@ -409,7 +436,11 @@ describe('upstream down, slow, broken (F11-F13)', () => {
     expect(one.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
     expect(one.ms).toBeLessThan(TIMEOUT_MS + 500);
     expect(logLine(P, body.request_id)?.status).toBe(504);
-    await pollUntil(async () => slowAborted, (n) => n >= 1, { withinMs: 1000, what: 'the upstream request aborted' });
+    await pollUntil(
+      async () => slowAborted,
+      (n) => n >= 1,
+      { withinMs: 1000, what: 'the upstream request aborted' },
+    );
 
     const heapBefore = process.memoryUsage().heapUsed;
     const statuses = new Map<number, number>();
@@ -422,7 +453,11 @@ describe('upstream down, slow, broken (F11-F13)', () => {
     expect(slowOpen).toBeLessThanOrEqual(POOL);
     // every request that reached the upstream was aborted, and the upstream's connections settle to none
     // (connections opened for requests that timed out while queued idle out after the pool's 4 s keep-alive)
-    await pollUntil(async () => ({ open: slowOpen, received: slowReceived, aborted: slowAborted }), (v) => v.open === 0 && v.aborted === v.received, { withinMs: 7000, everyMs: 100, what: 'upstream sockets closing' });
+    await pollUntil(
+      async () => ({ open: slowOpen, received: slowReceived, aborted: slowAborted }),
+      (v) => v.open === 0 && v.aborted === v.received,
+      { withinMs: 7000, everyMs: 100, what: 'upstream sockets closing' },
+    );
     expect(slowReceived).toBeGreaterThan(1);
     // no runaway memory: far less than what 1,000 retained requests would hold
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
@@ -496,9 +531,24 @@ describe('upstream down, slow, broken (F11-F13)', () => {
           ['empty alg list', stringify({ ...base(), verify: { algorithms: [] } }), /verify\.algorithms/],
           ['alg none', stringify({ ...base(), verify: { algorithms: ['ES256', 'none'] } }), /verify\.algorithms\[1\]: "none" is never allowed/],
           ['HS256', stringify({ ...base(), verify: { algorithms: ['HS256'] } }), /verify\.algorithms\[0\]: HS256 is not supported/],
-          ['HS per issuer', stringify({ ...base(), trustedIssuers: [{ iss: 'https://idp.start.test', keys: [{ file: keyFile }], audience: 'api', algorithms: ['HS256'] }] }), /trustedIssuers\[0\]\.algorithms/],
-          ['http JWKS off loopback', stringify({ ...base(), trustedIssuers: [{ iss: 'https://idp.start.test', jwksUri: 'http://idp.example.com/jwks', audience: 'api', algorithms: ['ES256'] }] }), /trustedIssuers\[0\]\.jwksUri: must be an https URL/],
-          ['unset ${VAR}', stringify({ ...base(), revocation: { store: 'redis', redis: { url: '${GH_SEC_UNSET_SECRET}' } } }), /revocation\.redis\.url: environment variable GH_SEC_UNSET_SECRET is not set/],
+          [
+            'HS per issuer',
+            stringify({ ...base(), trustedIssuers: [{ iss: 'https://idp.start.test', keys: [{ file: keyFile }], audience: 'api', algorithms: ['HS256'] }] }),
+            /trustedIssuers\[0\]\.algorithms/,
+          ],
+          [
+            'http JWKS off loopback',
+            stringify({
+              ...base(),
+              trustedIssuers: [{ iss: 'https://idp.start.test', jwksUri: 'http://idp.example.com/jwks', audience: 'api', algorithms: ['ES256'] }],
+            }),
+            /trustedIssuers\[0\]\.jwksUri: must be an https URL/,
+          ],
+          [
+            'unset ${VAR}',
+            stringify({ ...base(), revocation: { store: 'redis', redis: { url: '${GH_SEC_UNSET_SECRET}' } } }),
+            /revocation\.redis\.url: environment variable GH_SEC_UNSET_SECRET is not set/,
+          ],
         ];
         // five at a time: each is a full node start-up
         const results: Array<{ name: string; file: string; want: RegExp; r: CliRun }> = [];
@@ -528,7 +578,10 @@ describe('upstream down, slow, broken (F11-F13)', () => {
         const ok = () => request(G.url, '/api/orders', { token: t });
         expect((await ok()).status).toBe(200);
         // a config that parses but cannot be built (missing key file) and one that does not validate: both refused, old config kept
-        const broken = configFrom({ ...raw, trustedIssuers: [{ iss: 'https://idp.reload.test', keys: [{ file: join(dir, 'absent.jwk.json') }], audience: 'api', algorithms: ['ES256'] }] });
+        const broken = configFrom({
+          ...raw,
+          trustedIssuers: [{ iss: 'https://idp.reload.test', keys: [{ file: join(dir, 'absent.jwk.json') }], audience: 'api', algorithms: ['ES256'] }],
+        });
         expect(await G.gw.reload(broken)).toBe(false);
         expect((await ok()).status).toBe(200);
         expect(G.logs.text()).toMatch(/reload failed; keeping the running config/);

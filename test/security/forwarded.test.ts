@@ -49,14 +49,16 @@ describe('forwarded and client-address headers', () => {
       ['X-Forwarded-Prefix', '/admin'],
     ];
     const s = await through(g, forged);
-    const leaked = names(s).filter((n) => n.replaceAll('_', '-').startsWith('x-forwarded-') && !['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'].includes(n));
+    const leaked = names(s).filter(
+      (n) => n.replaceAll('_', '-').startsWith('x-forwarded-') && !['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'].includes(n),
+    );
     expect(leaked).toEqual([]);
     expect(headerValues(s, 'x-forwarded-for')).toEqual(['127.0.0.1']);
     expect(headerValues(s, 'x-forwarded-proto')).toEqual(['http']);
     expect(headerValues(s, 'x-forwarded-host').join()).not.toContain('admin.internal');
   });
 
-  it('X02 client-address headers are removed (Forwarded, True-Client-IP, X-Client-IP, CF-Connecting-IP, ...); X-Real-IP is Gatehouse\'s own', async () => {
+  it("X02 client-address headers are removed (Forwarded, True-Client-IP, X-Client-IP, CF-Connecting-IP, ...); X-Real-IP is Gatehouse's own", async () => {
     const forged: Array<[string, string]> = [
       ['Forwarded', 'for=10.0.0.1;proto=https'],
       ['True-Client-IP', '10.0.0.1'],
@@ -112,6 +114,7 @@ describe('forwarded and client-address headers', () => {
     expect(headerValues(s, 'x-forwarded-proto')).toEqual(['https']);
     expect(headerValues(s, 'x-forwarded-host')).toEqual(['app.example']);
     expect(headerValues(s, 'x-real-ip')).toEqual(['203.0.113.7']);
-    for (const name of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'true-client-ip', 'forwarded']) expect(headerValues(s, name), name).toEqual([]);
+    for (const name of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'true-client-ip', 'forwarded'])
+      expect(headerValues(s, name), name).toEqual([]);
   });
 });

@@ -41,7 +41,15 @@ async function send(host: string) {
 
 describe('Host canonicalisation', () => {
   it('H01 the protected host in another spelling is still the protected host: case, trailing dot, default port (401, not the public route)', async () => {
-    for (const host of ['internal.example', 'INTERNAL.Example', 'internal.example.', 'Internal.Example.:80', 'internal.example:80', 'a.tenants.example.', 'A.TENANTS.EXAMPLE']) {
+    for (const host of [
+      'internal.example',
+      'INTERNAL.Example',
+      'internal.example.',
+      'Internal.Example.:80',
+      'internal.example:80',
+      'a.tenants.example.',
+      'A.TENANTS.EXAMPLE',
+    ]) {
       const r = await send(host);
       expect(r.result.status, host).toBe(401);
       expect(r.publicSeen, host).toEqual([]);
@@ -50,7 +58,19 @@ describe('Host canonicalisation', () => {
   });
 
   it('H02 ambiguous spellings are refused with 400 and the connection closed: leading zeros or out-of-range ports, odd IPv4 forms, invalid punycode, percent-encoding, empty labels', async () => {
-    for (const host of ['internal.example:080', 'internal.example:0', 'internal.example:65536', '127.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', 'xn--zz.example', 'internal%2Eexample', 'internal..example', '.internal.example']) {
+    for (const host of [
+      'internal.example:080',
+      'internal.example:0',
+      'internal.example:65536',
+      '127.1',
+      '0x7f.0.0.1',
+      '0177.0.0.1',
+      '2130706433',
+      'xn--zz.example',
+      'internal%2Eexample',
+      'internal..example',
+      '.internal.example',
+    ]) {
       const r = await send(host);
       expect(r.result.status, host).toBe(400);
       expect(JSON.parse(r.result.body), host).toMatchObject({ error: 'invalid_request' });
@@ -60,7 +80,7 @@ describe('Host canonicalisation', () => {
     }
   });
 
-  it('H03 the upstream receives the canonical Host and X-Forwarded-Host, never the client\'s spelling', async () => {
+  it("H03 the upstream receives the canonical Host and X-Forwarded-Host, never the client's spelling", async () => {
     const { result, seen } = await seenDuring(up, () => raw(g, '/x', [], { host: 'WWW.Example.:80' }));
     expect(result.status).toBe(200);
     expect(headerValues(seen[0]!, 'host')).toEqual(['www.example']);

@@ -19,7 +19,16 @@ beforeAll(async () => {
   up = await startUpstream();
   g = await startGateway({
     issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: writeJwkFile(key.privateJwk) }] },
-    identity: { headers: { 'X-User-Id': 'sub', 'X-User-Roles': 'roles', 'X-User-Scopes': 'scope', 'X-User-Name': 'name', 'X-User-Tenant': 'tenant', 'X-User-Groups': 'groups' } },
+    identity: {
+      headers: {
+        'X-User-Id': 'sub',
+        'X-User-Roles': 'roles',
+        'X-User-Scopes': 'scope',
+        'X-User-Name': 'name',
+        'X-User-Tenant': 'tenant',
+        'X-User-Groups': 'groups',
+      },
+    },
     routes: [{ name: 'api', match: { path: '/api/**' }, upstream: up.url }],
   });
 });
@@ -66,7 +75,10 @@ describe('identity values are unforgeable through claim values', () => {
     for (const [roles, expected] of cases) {
       const v = (await header({ roles }, 'X-User-Roles'))[0]!;
       expect(v, JSON.stringify(roles)).toBe(expected);
-      expect(v.split(',').map((x) => x.trim()), JSON.stringify(roles)).not.toContain('admin');
+      expect(
+        v.split(',').map((x) => x.trim()),
+        JSON.stringify(roles),
+      ).not.toContain('admin');
     }
     // and the genuine two-role list is distinguishable from the one-role list
     expect((await header({ roles: ['guest', 'admin'] }, 'X-User-Roles'))[0]).toBe('guest,admin');

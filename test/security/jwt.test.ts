@@ -16,7 +16,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfigText } from '../../src/config/load.js';
 import { B64TOKEN, expectError, expectInsufficientScope, expectInvalidToken, expectNotLogged } from '../helpers/expect.js';
-import { P256_N, forge, privateKeyObject, publicKeyObject, seg, signSegments, signatureFor, trailingBitSibling, validClaims, validHeader, withHeader, withPayload } from '../helpers/forge.js';
+import {
+  P256_N,
+  forge,
+  privateKeyObject,
+  publicKeyObject,
+  seg,
+  signSegments,
+  signatureFor,
+  trailingBitSibling,
+  validClaims,
+  validHeader,
+  withHeader,
+  withPayload,
+} from '../helpers/forge.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { postForm, postJson, probe, request, send as sendRaw, sleep, type Answer } from '../helpers/http.js';
 import { expectTokens, hashed, login, usersFile } from '../helpers/issuer.js';
@@ -97,7 +110,12 @@ beforeAll(async () => {
   hostileJwks = await startJwks(() => ({ keys: hostileKeys }));
 
   const users = usersFile([{ username: 'alice', password: await hashed(PASSWORD), roles: ['user'], scope: 'read' }], ownDir());
-  const staticIssuer = (iss: string, key: TestKey, algorithms: string[]) => ({ iss, keys: [{ file: writeJwkFile(key.publicJwk, ownDir()) }], audience: 'api', algorithms });
+  const staticIssuer = (iss: string, key: TestKey, algorithms: string[]) => ({
+    iss,
+    keys: [{ file: writeJwkFile(key.publicJwk, ownDir()) }],
+    audience: 'api',
+    algorithms,
+  });
   const routes = [
     { name: 'api', match: { path: '/api/**' }, upstream: up.url, auth: 'required' },
     { name: 'admin-area', match: { path: '/admin-area/**' }, upstream: up.url, auth: { roles: ['admin'] } },
@@ -218,10 +236,22 @@ describe('SECURITY.md §1 JWT verification', () => {
     await refused(`${h}.${p}.${s.slice(0, -1)}`);
     const flipped = s.slice(0, 10) + (s[10] === 'A' ? 'B' : 'A') + s.slice(11);
     await refused(`${h}.${p}.${flipped}`, 'bad_signature');
-    await refused(withPayload(base, (c) => (c.roles = ['admin'])), 'bad_signature');
-    await refused(withPayload(base, (c) => (c.sub = 'root')), 'bad_signature');
-    await refused(withPayload(base, (c) => (c.exp = (c.exp as number) + 3600)), 'bad_signature');
-    await refused(withHeader(base, (x) => (x.x = 1)), 'bad_signature');
+    await refused(
+      withPayload(base, (c) => (c.roles = ['admin'])),
+      'bad_signature',
+    );
+    await refused(
+      withPayload(base, (c) => (c.sub = 'root')),
+      'bad_signature',
+    );
+    await refused(
+      withPayload(base, (c) => (c.exp = (c.exp as number) + 3600)),
+      'bad_signature',
+    );
+    await refused(
+      withHeader(base, (x) => (x.x = 1)),
+      'bad_signature',
+    );
     await refused(withHeader(base, (x) => (x.typ = 'JWT')));
     // the signature of another valid token of the same issuer, spliced in
     const [, , other] = parts(await validEc({ roles: ['admin'] }));
@@ -244,7 +274,24 @@ describe('SECURITY.md §1 JWT verification', () => {
     const [h, p, s] = parts(base);
     // "Bearer " with nothing after it is a malformed Authorization header (README: 400)
     expect400(await send(''), '');
-    for (const shape of ['a', 'a.b', 'a.b.c.d', 'a.b.c.d.e.f', '.p.s', 'h..s', '.p.', 'h.p.', '..', '...', `${h}.${p}`, `${h}.${p}.${s}.${s}`, `${h}.${h}.${p}.${s}`, `.${p}.${s}`, `${h}..${s}`, `.${p}.`]) {
+    for (const shape of [
+      'a',
+      'a.b',
+      'a.b.c.d',
+      'a.b.c.d.e.f',
+      '.p.s',
+      'h..s',
+      '.p.',
+      'h.p.',
+      '..',
+      '...',
+      `${h}.${p}`,
+      `${h}.${p}.${s}.${s}`,
+      `${h}.${h}.${p}.${s}`,
+      `.${p}.${s}`,
+      `${h}..${s}`,
+      `.${p}.`,
+    ]) {
       await refused(shape, 'malformed');
     }
   });
@@ -266,7 +313,11 @@ describe('SECURITY.md §1 JWT verification', () => {
       JSON.stringify({ keys: [rsaKey.publicJwk] }),
       Buffer.from(rsaKey.publicJwk.n as string, 'base64url'),
     ];
-    for (const [alg, hash] of [['HS256', 'sha256'], ['HS384', 'sha384'], ['HS512', 'sha512']] as const) {
+    for (const [alg, hash] of [
+      ['HS256', 'sha256'],
+      ['HS384', 'sha384'],
+      ['HS512', 'sha512'],
+    ] as const) {
       for (const secret of secrets) {
         const hs = seg({ alg, kid: rsaKey.kid, typ: 'at+jwt' });
         const ps = seg(validClaims(ISS_RSA, { roles: ['admin'] }));
@@ -286,17 +337,28 @@ describe('SECURITY.md §1 JWT verification', () => {
   });
 
   it('J06 HS* (any secret length) is refused at start-up with a path-prefixed message', async () => {
-    const valid = { trustedIssuers: [{ iss: ISS_EC, keys: [{ file: writeJwkFile(ecKey.publicJwk, ownDir()) }], audience: 'api', algorithms: ['ES256'] }], routes: [{ match: { path: '/api/**' }, upstream: up.url }] };
+    const valid = {
+      trustedIssuers: [{ iss: ISS_EC, keys: [{ file: writeJwkFile(ecKey.publicJwk, ownDir()) }], audience: 'api', algorithms: ['ES256'] }],
+      routes: [{ match: { path: '/api/**' }, upstream: up.url }],
+    };
     expect(parseConfigText(stringify(valid)).problems).toEqual([]);
     for (const alg of ['HS256', 'HS384', 'HS512']) {
       const perIssuer = parseConfigText(stringify({ ...valid, trustedIssuers: [{ ...valid.trustedIssuers[0], algorithms: [alg] }] }));
       expect(perIssuer.config).toBeNull();
-      expect(perIssuer.problems).toContainEqual({ path: 'trustedIssuers[0].algorithms[0]', message: expect.stringMatching(new RegExp(`^${alg} is not supported`)) as unknown });
+      expect(perIssuer.problems).toContainEqual({
+        path: 'trustedIssuers[0].algorithms[0]',
+        message: expect.stringMatching(new RegExp(`^${alg} is not supported`)) as unknown,
+      });
       const global = parseConfigText(stringify({ ...valid, verify: { algorithms: ['ES256', alg] } }));
       expect(global.config).toBeNull();
-      expect(global.problems).toContainEqual({ path: 'verify.algorithms[1]', message: expect.stringMatching(new RegExp(`^${alg} is not supported`)) as unknown });
+      expect(global.problems).toContainEqual({
+        path: 'verify.algorithms[1]',
+        message: expect.stringMatching(new RegExp(`^${alg} is not supported`)) as unknown,
+      });
     }
-    await expect(startGateway({ ...valid, trustedIssuers: [{ ...valid.trustedIssuers[0], algorithms: ['HS256'] }] })).rejects.toThrow(/trustedIssuers\[0\]\.algorithms\[0\]: HS256 is not supported/);
+    await expect(startGateway({ ...valid, trustedIssuers: [{ ...valid.trustedIssuers[0], algorithms: ['HS256'] }] })).rejects.toThrow(
+      /trustedIssuers\[0\]\.algorithms\[0\]: HS256 is not supported/,
+    );
   });
 
   it('J07 alg not matching the key type (RS256 on EC, ES on RSA, RS/PS swap, ES384 on P-256) -> 401', async () => {
@@ -413,7 +475,9 @@ describe('SECURITY.md §1 JWT verification', () => {
     const reference = await floodWith(knownKid);
     reference.answers.forEach((a, i) => expect401(a, knownKid[i] as string, 'bad_signature'));
     await sleep(COOLDOWN_MS + 50); // the start-up fetch's cooldown is over: the flood may cause exactly one refetch
-    const randomKid = Array.from({ length: 200 }, () => forge(attacker, validHeader(attacker, { kid: `rand-${randomBytes(8).toString('hex')}` }), validClaims(ISS_FLOOD)));
+    const randomKid = Array.from({ length: 200 }, () =>
+      forge(attacker, validHeader(attacker, { kid: `rand-${randomBytes(8).toString('hex')}` }), validClaims(ISS_FLOOD)),
+    );
     const before = floodJwks.fetches;
     const started = performance.now();
     const flood = await floodWith(randomKid);
@@ -447,7 +511,11 @@ describe('SECURITY.md §1 JWT verification', () => {
     // an access token is no refresh token, on either endpoint and in either spelling of the field
     expectError(await postJson(g.url, '/auth/refresh', { refresh_token: pair.access_token }), 401, 'invalid_grant');
     expectError(await postJson(g.url, '/auth/refresh', { refreshToken: pair.access_token }), 401, 'invalid_grant');
-    expectError(await postForm(g.url, '/oauth/token', { grant_type: 'refresh_token', refresh_token: pair.access_token, client_id: 'cli' }), 400, 'invalid_grant');
+    expectError(
+      await postForm(g.url, '/oauth/token', { grant_type: 'refresh_token', refresh_token: pair.access_token, client_id: 'cli' }),
+      400,
+      'invalid_grant',
+    );
     expectNotLogged(g.logs, pair.access_token, pair.refresh_token);
     // none of it ended the session: the refusals were about the type
     expectOk(await send(pair.access_token));
@@ -512,7 +580,8 @@ describe('SECURITY.md §1 JWT verification', () => {
       await refused(forge(ecKey, validHeader(ecKey), withRaw('exp', v)));
     }
     for (const claim of ['nbf', 'iat']) {
-      for (const v of ['"0"', `"${past}"`, '1e309', '-1e309', 'null', '[1]', `[${past}]`, '{}']) await refused(forge(ecKey, validHeader(ecKey), withRaw(claim, v)));
+      for (const v of ['"0"', `"${past}"`, '1e309', '-1e309', 'null', '[1]', `[${past}]`, '{}'])
+        await refused(forge(ecKey, validHeader(ecKey), withRaw(claim, v)));
     }
   });
 
@@ -619,7 +688,9 @@ describe('SECURITY.md §1 JWT verification', () => {
     const a = await send(userThenAdmin, '/admin-area');
     expect(a.status).toBe(200);
     expect(up.seen.at(-1)?.headers['x-user-roles']).toBe('admin');
-    expectInsufficientScope(await send(forge(ecKey, validHeader(ecKey), `${dup('"roles":["admin"]', '"roles":["user"]').slice(0, -1)},"sub":"alice"}`), '/admin-area'));
+    expectInsufficientScope(
+      await send(forge(ecKey, validHeader(ecKey), `${dup('"roles":["admin"]', '"roles":["user"]').slice(0, -1)},"sub":"alice"}`), '/admin-area'),
+    );
     // a duplicate iss naming two trusted issuers resolves to the last one, whose key did not sign it
     const claims = validClaims(ISS_EC);
     delete claims.iss;
@@ -718,7 +789,9 @@ describe('SECURITY.md §1 JWT verification', () => {
     expect401(d, deepToken, 'bad_signature');
     expectOk(alive);
     // deeper still: over the size limit, refused before any parsing
-    await refused(forge(attacker, validHeader(ecKey), `${JSON.stringify(validClaims(ISS_EC)).slice(0, -1)},"deep":${'{"a":'.repeat(1000)}1${'}'.repeat(1000)}}`));
+    await refused(
+      forge(attacker, validHeader(ecKey), `${JSON.stringify(validClaims(ISS_EC)).slice(0, -1)},"deep":${'{"a":'.repeat(1000)}1${'}'.repeat(1000)}}`),
+    );
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
@@ -806,7 +879,11 @@ describe('SECURITY.md §1 JWT verification', () => {
     const ps = seg(validClaims(ISS_HOSTILE));
     await refused(`${hs}.${ps}.${createHmac('sha256', Buffer.from(oct.k, 'base64url')).update(`${hs}.${ps}`).digest('base64url')}`, 'alg_not_allowed');
     const messages = g.logs.lines.map((l) => String(l.msg));
-    for (const kid of ['oct', 'rsa1024', 'dup', 'k1', 'priv']) expect(messages.some((m) => m.startsWith(`ignoring JWKS key "${kid}"`)), kid).toBe(true);
+    for (const kid of ['oct', 'rsa1024', 'dup', 'k1', 'priv'])
+      expect(
+        messages.some((m) => m.startsWith(`ignoring JWKS key "${kid}"`)),
+        kid,
+      ).toBe(true);
     // encryption keys are normal in an IdP's JWKS: skipped at debug level, not warned about
     expect(messages.some((m) => m.startsWith('ignoring JWKS key "enc"'))).toBe(false);
     expectOk(await send(await signToken(hostileGood, {}, { iss: ISS_HOSTILE })));

@@ -45,11 +45,24 @@ function expectContinue(headers: string[], body: string): Promise<{ text: string
         continued = true;
         socket.write(body);
       }
-      if (/\r\n\r\n[\s\S]*$/.test(text) && /HTTP\/1\.1 [2-5]\d\d/.test(text) && text.includes('\r\n\r\n', text.search(/HTTP\/1\.1 [2-5]\d\d/))) setTimeout(() => socket.end(), 100);
+      if (/\r\n\r\n[\s\S]*$/.test(text) && /HTTP\/1\.1 [2-5]\d\d/.test(text) && text.includes('\r\n\r\n', text.search(/HTTP\/1\.1 [2-5]\d\d/)))
+        setTimeout(() => socket.end(), 100);
     });
     socket.on('close', () => resolve({ text, continued }));
     socket.on('error', reject);
-    socket.write([`POST /api/upload HTTP/1.1`, `Host: 127.0.0.1:${portOf(g)}`, 'Content-Type: text/plain', `Content-Length: ${body.length}`, 'Expect: 100-continue', 'Connection: close', ...headers, '', ''].join('\r\n'));
+    socket.write(
+      [
+        `POST /api/upload HTTP/1.1`,
+        `Host: 127.0.0.1:${portOf(g)}`,
+        'Content-Type: text/plain',
+        `Content-Length: ${body.length}`,
+        'Expect: 100-continue',
+        'Connection: close',
+        ...headers,
+        '',
+        '',
+      ].join('\r\n'),
+    );
     setTimeout(() => socket.destroy(), 3000).unref();
   });
 }

@@ -76,7 +76,11 @@ type Headers = ReadonlyArray<readonly [string, string]>;
 type Sent = { res: RawResponse; seen: SeenRequest[] };
 
 /** One raw request to the main gateway and what the upstream received meanwhile. */
-async function hit(target: string, headers: Headers = [], opts: { method?: string; host?: string | null; version?: string; gw?: TestGateway } = {}): Promise<Sent> {
+async function hit(
+  target: string,
+  headers: Headers = [],
+  opts: { method?: string; host?: string | null; version?: string; gw?: TestGateway } = {},
+): Promise<Sent> {
   const gw = opts.gw ?? g;
   const { result, seen } = await seenDuring(up, () => raw(gw, target, headers, opts));
   return { res: result, seen };
@@ -112,7 +116,6 @@ async function logged(sent: Sent, gw: TestGateway = g): Promise<{ reason: unknow
   const line = await logLine(gw, id as string);
   return { reason: line.reason, auth: line.auth };
 }
-
 
 describe('control: the valid requests every attack is built from', () => {
   it('public, token-required and admin routes all answer 200 for the right caller', async () => {
@@ -186,10 +189,27 @@ describe('identity and forwarding headers (P01-P06)', () => {
     expect((await logLine(g, id)).client).toBe('127.0.0.1');
     // the headers neither reach nor avoid the admin rule
     expectDenied(await hit('/admin/x', forged), 401, 'unauthorized', CHALLENGE);
-    expectDenied(await hit('/admin/x', [...forged.map(([k]): [string, string] => [k, k.includes('URL') || k.includes('URI') || k.includes('Prefix') ? '/public/x' : '127.0.0.1']), bearer(user)]), 403, 'insufficient_scope');
+    expectDenied(
+      await hit('/admin/x', [
+        ...forged.map(([k]): [string, string] => [k, k.includes('URL') || k.includes('URI') || k.includes('Prefix') ? '/public/x' : '127.0.0.1']),
+        bearer(user),
+      ]),
+      403,
+      'insufficient_scope',
+    );
     // trusted proxy chain: walked right to left past trusted hops only, the forged left-most entry is never believed
     const id2 = `p06-${crypto.randomUUID()}`;
-    const t = forwarded(await hit('/public/x', [['X-Forwarded-For', '6.6.6.6, 10.0.0.5, 127.0.0.1'], ['X-Request-Id', id2]], { gw: g2 }), '/public/x');
+    const t = forwarded(
+      await hit(
+        '/public/x',
+        [
+          ['X-Forwarded-For', '6.6.6.6, 10.0.0.5, 127.0.0.1'],
+          ['X-Request-Id', id2],
+        ],
+        { gw: g2 },
+      ),
+      '/public/x',
+    );
     expect((await logLine(g2, id2)).client).toBe('10.0.0.5');
     // README: a trusted peer's chain is kept and the peer appended (an upstream reads it right to left, as Gatehouse did)
     expect(headerValues(t, 'x-forwarded-for')).toEqual(['6.6.6.6, 10.0.0.5, 127.0.0.1, 127.0.0.1']);
@@ -399,7 +419,11 @@ describe('request smuggling (P19-P22): 400, connection closed, upstream receives
 
   it('control: a keep-alive pipeline of two valid requests is answered twice, each authorised on its own', async () => {
     const before = up.seen.length;
-    const res = await rawRequest(portOf(g), `GET /public/one HTTP/1.1\r\nHost: ${h()}\r\n\r\nGET /public/two HTTP/1.1\r\nHost: ${h()}\r\nConnection: close\r\n\r\n`, 300);
+    const res = await rawRequest(
+      portOf(g),
+      `GET /public/one HTTP/1.1\r\nHost: ${h()}\r\n\r\nGET /public/two HTTP/1.1\r\nHost: ${h()}\r\nConnection: close\r\n\r\n`,
+      300,
+    );
     expect(res.raw.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
     expect(up.seen.slice(before).map((s) => s.url)).toEqual(['/public/one', '/public/two']);
     const res2 = await rawRequest(portOf(g), `GET /public/one HTTP/1.1\r\nHost: ${h()}\r\n\r\n${SMUGGLED(h())}`, 300);
@@ -410,17 +434,32 @@ describe('request smuggling (P19-P22): 400, connection closed, upstream receives
   it('P19 Content-Length with Transfer-Encoding (CL.TE and TE.CL) -> 400c', async () => {
     await expect400c(`POST /public/a HTTP/1.1\r\nHost: ${h()}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED(h())}`);
     await expect400c(`POST /public/a HTTP/1.1\r\nHost: ${h()}\r\nTransfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n${SMUGGLED(h())}`);
-    await expect400c(`POST /api/a HTTP/1.1\r\nHost: ${h()}\r\nAuthorization: Bearer ${user}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED(h())}`);
+    await expect400c(
+      `POST /api/a HTTP/1.1\r\nHost: ${h()}\r\nAuthorization: Bearer ${user}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED(h())}`,
+    );
   });
 
   it('P20 disguised Transfer-Encoding -> 400c', async () => {
-    for (const te of ['Transfer-Encoding: chunked, identity', 'Transfer-Encoding : chunked', 'Transfer-Encoding: xchunked', 'Transfer-Encoding: chunked\r\nTransfer-Encoding: identity', 'Transfer_Encoding: chunked\r\nContent-Length: 3\r\nTransfer-Encoding: chunked']) {
+    for (const te of [
+      'Transfer-Encoding: chunked, identity',
+      'Transfer-Encoding : chunked',
+      'Transfer-Encoding: xchunked',
+      'Transfer-Encoding: chunked\r\nTransfer-Encoding: identity',
+      'Transfer_Encoding: chunked\r\nContent-Length: 3\r\nTransfer-Encoding: chunked',
+    ]) {
       await expect400c(`POST /public/a HTTP/1.1\r\nHost: ${h()}\r\n${te}\r\n\r\n0\r\n\r\n${SMUGGLED(h())}`);
     }
   });
 
   it('P21 Content-Length anomalies -> 400c', async () => {
-    for (const cl of ['Content-Length: 5\r\nContent-Length: 60', 'Content-Length: 5, 60', 'Content-Length: +5', 'Content-Length: -5', 'Content-Length: 0x5', 'Content-Length: 5 5']) {
+    for (const cl of [
+      'Content-Length: 5\r\nContent-Length: 60',
+      'Content-Length: 5, 60',
+      'Content-Length: +5',
+      'Content-Length: -5',
+      'Content-Length: 0x5',
+      'Content-Length: 5 5',
+    ]) {
       await expect400c(`POST /public/a HTTP/1.1\r\nHost: ${h()}\r\n${cl}\r\n\r\nhello${SMUGGLED(h())}`);
     }
     await expect400c(`POST /public/a HTTP/1.1\r\nHost: ${h()}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n${SMUGGLED(h())}`);
@@ -455,7 +494,10 @@ describe('oversized and slow requests (P23-P24)', () => {
     forwarded(await hit('/public/a', [['X-Big', 'a'.repeat(12000)]]), '/public/a');
     const res = await expect400c(`GET /public/a HTTP/1.1\r\nHost: ${h}\r\nX-Big: ${'a'.repeat(17000)}\r\n\r\n${SMUGGLED(h)}`, 431);
     expectError(res, 431, 'request_header_fields_too_large');
-    await expect400c(`GET /api/a HTTP/1.1\r\nHost: ${h}\r\nAuthorization: Bearer ${user}\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(40)}\r\n`).join('')}\r\n`, 431);
+    await expect400c(
+      `GET /api/a HTTP/1.1\r\nHost: ${h}\r\nAuthorization: Bearer ${user}\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(40)}\r\n`).join('')}\r\n`,
+      431,
+    );
   });
 
   it('P24 slowloris: dribbled headers are cut at headersTimeout (1s), a stalled body at requestTimeout (2s), an idle keep-alive at keepAliveTimeout (1s)', async () => {
@@ -513,7 +555,12 @@ describe('token service and credentials (P25-P28)', () => {
     expect(typeof tokens.access_token).toBe('string');
     expect(JSON.stringify(tokens)).not.toMatch(/evil/);
     // a failed login does not redirect either
-    const bad = await fetch(`${g.url}/auth/login?${evil}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wrong', next: 'https://evil.example' }) });
+    const bad = await fetch(`${g.url}/auth/login?${evil}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'wrong', next: 'https://evil.example' }),
+    });
     expect(bad.status).toBe(401);
     expect(bad.headers.get('location')).toBeNull();
     await bad.text();

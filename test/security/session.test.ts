@@ -46,7 +46,14 @@ const LEGACY = 'legacy@example.com';
 const ODD = 'odd@example.com';
 /** NUL, combining and astral characters, leading/trailing blanks: all part of the password */
 const ODD_PW = ' p\u0000ss wörd é́ パスワード 🔑\t ';
-const PW: Record<string, string> = { [ALICE]: 'alice-pw', [BOB]: 'bob-pw', [CAROL]: 'carol-pw', [DAVE]: 'dave-pw', [LEGACY]: 'bcrypt-era password', [ODD]: ODD_PW };
+const PW: Record<string, string> = {
+  [ALICE]: 'alice-pw',
+  [BOB]: 'bob-pw',
+  [CAROL]: 'carol-pw',
+  [DAVE]: 'dave-pw',
+  [LEGACY]: 'bcrypt-era password',
+  [ODD]: ODD_PW,
+};
 const IDENTITY_HEADERS = ['x-user-id', 'x-user-roles', 'x-user-scopes', 'x-user-email'];
 const PHC = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
@@ -324,7 +331,11 @@ describe('refresh tokens that must not work', () => {
     const g = await signIn(BOB, guess);
     const g2 = expectTokens(await refresh(guess.g.url, g.refresh_token));
     for (const t of tampered.slice(0, 2)) await expectRefreshDead(guess, t, /^refresh_invalid$/);
-    const throttled = [await refresh(guess.g.url, tampered[2] as string), await oauthRefresh(guess.g.url, tampered[3] as string), await refresh(guess.g.url, g2.refresh_token)];
+    const throttled = [
+      await refresh(guess.g.url, tampered[2] as string),
+      await oauthRefresh(guess.g.url, tampered[3] as string),
+      await refresh(guess.g.url, g2.refresh_token),
+    ];
     let retry = 1;
     for (const r of throttled) {
       retry = expectThrottled(r);
@@ -356,7 +367,11 @@ describe('refresh tokens that must not work', () => {
     expectError(inQuery.reply, 400, 'invalid_request');
     expect(inQuery.reached).toBe(false);
     expect((await logOf(env, inQuery.reply)).path).toBe('/api/orders');
-    const rtInQuery = await request(env.g.url, `/auth/refresh?refresh_token=${t4.refresh_token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const rtInQuery = await request(env.g.url, `/auth/refresh?refresh_token=${t4.refresh_token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expectError(rtInQuery, 400, 'invalid_request');
     expect((await logOf(env, rtInQuery)).path).toBe('/auth/refresh');
     // the token in the URL was not used: it still refreshes
@@ -460,16 +475,31 @@ describe('login abuse', () => {
     }
     let retry = 1;
     for (let i = 3; i < 6; i++) {
-      const r = await loginJson({ username: `spray-${i}@example.com`, password: 'Winter2024!' }, ipLimit, { 'x-forwarded-for': `198.51.100.${i}`, forwarded: `for=198.51.100.${i}`, 'x-real-ip': `198.51.100.${i}` });
+      const r = await loginJson({ username: `spray-${i}@example.com`, password: 'Winter2024!' }, ipLimit, {
+        'x-forwarded-for': `198.51.100.${i}`,
+        forwarded: `for=198.51.100.${i}`,
+        'x-real-ip': `198.51.100.${i}`,
+      });
       retry = expectThrottled(r);
       expect((await logOf(ipLimit, r)).reason).toBe('throttled_ip');
     }
     expectThrottled(await loginJson({ username: ALICE, password: PW[ALICE] }, ipLimit, { 'x-forwarded-for': '192.0.2.77' }));
     expectThrottled(await loginJson({ username: ALICE, password: PW[ALICE] }, ipLimit));
-    retry = expectThrottled(await postForm(ipLimit.g.url, '/oauth/token', { grant_type: 'password', username: ALICE, password: PW[ALICE] as string }, { 'x-forwarded-for': '192.0.2.77' }));
+    retry = expectThrottled(
+      await postForm(
+        ipLimit.g.url,
+        '/oauth/token',
+        { grant_type: 'password', username: ALICE, password: PW[ALICE] as string },
+        { 'x-forwarded-for': '192.0.2.77' },
+      ),
+    );
     // a parallel burst cannot slip past the per-IP limit either (fresh window on the trusted-proxy gateway is used below, so wait this one out)
     await sleep(retry * 1000 + 150);
-    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => loginJson({ username: `burst-${i}@example.com`, password: 'Winter2024!' }, ipLimit, { 'x-forwarded-for': `198.51.100.${i}` })));
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        loginJson({ username: `burst-${i}@example.com`, password: 'Winter2024!' }, ipLimit, { 'x-forwarded-for': `198.51.100.${i}` }),
+      ),
+    );
     const checked = burst.filter((r) => r.status === 401);
     for (const r of burst.filter((x) => x.status !== 401)) retry = expectThrottled(r);
     expect(checked.length, `${checked.length} passwords were checked; the limit is 3`).toBeLessThanOrEqual(3);
@@ -505,7 +535,8 @@ describe('login abuse', () => {
     ] as Array<[Reply, Reply]>) {
       expect(withoutRequestId(unknown)).toBe(withoutRequestId(wrong));
       expect(headerNames(unknown)).toEqual(headerNames(wrong));
-      for (const name of headerNames(wrong)) if (name !== 'date' && name !== 'x-request-id') expect(unknown.headers.get(name), name).toBe(wrong.headers.get(name));
+      for (const name of headerNames(wrong))
+        if (name !== 'date' && name !== 'x-request-id') expect(unknown.headers.get(name), name).toBe(wrong.headers.get(name));
       expectBareBody(unknown, 'nobody');
     }
     // the difference exists only in the log
@@ -577,7 +608,11 @@ describe('login abuse', () => {
     expect(justOver.ms).toBeLessThan(200);
     for (const [path, type, body] of [
       ['/auth/login', 'application/json', JSON.stringify({ username: ALICE, password: 'p'.repeat(1024 * 1024) })],
-      ['/oauth/token', 'application/x-www-form-urlencoded', new URLSearchParams({ grant_type: 'password', username: ALICE, password: 'p'.repeat(1024 * 1024) }).toString()],
+      [
+        '/oauth/token',
+        'application/x-www-form-urlencoded',
+        new URLSearchParams({ grant_type: 'password', username: ALICE, password: 'p'.repeat(1024 * 1024) }).toString(),
+      ],
     ] as const) {
       const r = await rawPost(env.g.url, path, body, type);
       expectError(r, 400, 'invalid_request');

@@ -57,8 +57,16 @@ afterAll(async () => {
   await up?.close();
 });
 
-const claims = (iss: string, extra: JWTPayload = {}): JWTPayload => ({ iss, aud: 'api', sub: 'kc-user', exp: Math.floor(Date.now() / 1000) + 300, iat: Math.floor(Date.now() / 1000), ...extra });
-const sign = (key: KeyObject, alg: string, header: Record<string, unknown>, payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT', ...header }).sign(key);
+const claims = (iss: string, extra: JWTPayload = {}): JWTPayload => ({
+  iss,
+  aud: 'api',
+  sub: 'kc-user',
+  exp: Math.floor(Date.now() / 1000) + 300,
+  iat: Math.floor(Date.now() / 1000),
+  ...extra,
+});
+const sign = (key: KeyObject, alg: string, header: Record<string, unknown>, payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT', ...header }).sign(key);
 
 async function call(token: string): Promise<{ status: number; body: Record<string, unknown>; reached: boolean; reason: unknown }> {
   const before = up.seen.length;
@@ -95,7 +103,7 @@ describe('static public keys and kid', () => {
     await expectRefused(await sign(attacker.privateKey, 'RS256', { kid: 'current' }, claims(KC)), /bad_signature|verify_error|ambiguous/);
   });
 
-  it('K03 key confusion stays impossible: another key, another issuer\'s key, another algorithm, HMAC with the PEM as secret', async () => {
+  it("K03 key confusion stays impossible: another key, another issuer's key, another algorithm, HMAC with the PEM as secret", async () => {
     // signed by an attacker with any kid
     await expectRefused(await sign(attacker.privateKey, 'RS256', { kid: 'whatever' }, claims(KC)));
     // another trusted issuer's key, presented with this issuer's iss (keys are scoped to their issuer)

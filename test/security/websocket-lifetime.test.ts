@@ -85,7 +85,9 @@ async function open(g: TestGateway, token: string): Promise<Open> {
   clients.push(ws);
   const errors: Error[] = [];
   ws.on('error', (e) => errors.push(e));
-  const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+  const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('message', () => resolve());
     ws.once('unexpected-response', (_req, res: IncomingMessage) => reject(new Error(`upgrade refused: ${res.statusCode}`)));

@@ -98,7 +98,10 @@ describe('session lifetimes', () => {
   });
 
   it('a session read adds no Redis round trip: 50 requests on a seen session send Redis no GET', async () => {
-    const g = await gateway({ idleTtl: '10m', absoluteTtl: '1h' }, { revocation: { store: 'redis', redis: { url: redis.url, keyPrefix: `gh-sess-${process.pid}:` } } });
+    const g = await gateway(
+      { idleTtl: '10m', absoluteTtl: '1h' },
+      { revocation: { store: 'redis', redis: { url: redis.url, keyPrefix: `gh-sess-${process.pid}:` } } },
+    );
     const cookie = await signIn(g);
     expect(await call(g, cookie)).toBe(200);
     const r = new Redis(redis.url);
@@ -120,7 +123,10 @@ describe('server.tls', () => {
     copyFileSync(first.certFile, cert);
     copyFileSync(first.keyFile, key);
     const port = await freePort();
-    const raw = { server: { listen: `127.0.0.1:${port}`, tls: { cert, key } }, routes: [{ name: 'app', match: { path: '/**' }, upstream: up.url, auth: 'public' }] };
+    const raw = {
+      server: { listen: `127.0.0.1:${port}`, tls: { cert, key } },
+      routes: [{ name: 'app', match: { path: '/**' }, upstream: up.url, auth: 'public' }],
+    };
     const g = await startGateway(raw);
     running.push(g);
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.pem });

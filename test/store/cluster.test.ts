@@ -57,10 +57,16 @@ beforeAll(async () => {
   [files, upA, upB] = await Promise.all([issuerFiles(PW), startUpstream(), startUpstream()]);
   const taken = new Set<number>();
   const ports = [await clusterPort(taken), await clusterPort(taken), await clusterPort(taken)];
-  nodes = await Promise.all(ports.map((p) => startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '10000'], p)));
+  nodes = await Promise.all(
+    ports.map((p) => startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '10000'], p)),
+  );
   await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 });
   for (const p of ports) {
-    await pollUntil(async () => (await cli(p, 'CLUSTER', 'INFO')).stdout, (info) => info.includes('cluster_state:ok'), { withinMs: 30_000, everyMs: 100, what: `cluster_state:ok on ${p}` });
+    await pollUntil(
+      async () => (await cli(p, 'CLUSTER', 'INFO')).stdout,
+      (info) => info.includes('cluster_state:ok'),
+      { withinMs: 30_000, everyMs: 100, what: `cluster_state:ok on ${p}` },
+    );
   }
   // commandTimeout: nothing here tests timeouts, and a short one fires spuriously when a loaded machine stalls the event loop
   const redis = { cluster: ports.map((p) => `127.0.0.1:${p}`), keyPrefix: PREFIX, commandTimeout: '5s' };

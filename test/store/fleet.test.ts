@@ -50,7 +50,13 @@ let B: TestGateway;
 const extra = new Set<{ stop(): Promise<void> }>();
 
 // commandTimeout: nothing here tests timeouts, and a short one fires spuriously when a loaded machine stalls the event loop (store down, 503)
-const rawFor = (up: TestUpstream) => gatewayRaw({ files, upstream: up.url, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '5s' }, throttle: { perUser: 3, perIp: 1000, window: '1m' } });
+const rawFor = (up: TestUpstream) =>
+  gatewayRaw({
+    files,
+    upstream: up.url,
+    redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: '5s' },
+    throttle: { perUser: 3, perIp: 1000, window: '1m' },
+  });
 const logout = (g: TestGateway, t: TokenResponse): Promise<Reply> => postJson(g.url, '/auth/logout', {}, { authorization: `Bearer ${t.access_token}` });
 
 beforeAll(async () => {

@@ -16,7 +16,22 @@ import type { TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { claimsOf, expectError, expectTokens, login, postJson, refresh, request, type Reply, type TokenResponse } from '../tokens-service/support.js';
-import { accessToken, adminRevoke, callApi, gatewayRaw, issuerFiles, members, metricSum, pollUntil, rawRedis, redisKeys, sleep, startReady, waitReady, type IssuerFiles } from './support.js';
+import {
+  accessToken,
+  adminRevoke,
+  callApi,
+  gatewayRaw,
+  issuerFiles,
+  members,
+  metricSum,
+  pollUntil,
+  rawRedis,
+  redisKeys,
+  sleep,
+  startReady,
+  waitReady,
+  type IssuerFiles,
+} from './support.js';
 
 const PREFIX = `gh-outage-${process.pid}:`;
 const KEYS = redisKeys(PREFIX);
@@ -42,7 +57,8 @@ let L: TestGateway;
 const extra = new Set<TestGateway>();
 const clients = new Set<Redis>();
 
-const rawFor = (onStoreError: 'deny' | 'allow') => gatewayRaw({ files, upstream: up.url, onStoreError, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: `${COMMAND_TIMEOUT_MS}ms` } });
+const rawFor = (onStoreError: 'deny' | 'allow') =>
+  gatewayRaw({ files, upstream: up.url, onStoreError, redis: { url: redis.url, keyPrefix: PREFIX, commandTimeout: `${COMMAND_TIMEOUT_MS}ms` } });
 const logout = (g: TestGateway, t: TokenResponse): Promise<Reply> => postJson(g.url, '/auth/logout', {}, { authorization: `Bearer ${t.access_token}` });
 const api = (g: TestGateway, token: string) => request(g.url, '/api/orders', { token });
 const pub = (g: TestGateway) => request(g.url, '/public/hello');
@@ -138,17 +154,29 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     [sD, sL] = await Promise.all([login(D.url, USERS[0], PW[USERS[0]] as string), login(L.url, USERS[1], PW[USERS[1]] as string)]);
     expect((await adminRevoke(D, { jti: revokedJti, exp: claimsOf(revoked).exp })).status).toBe(204);
     // L hears of it by pub/sub: wait for that rather than assume it already has
-    await pollUntil(() => api(L, revoked), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, what: 'the revocation reaching L' });
+    await pollUntil(
+      () => api(L, revoked),
+      (x) => x.status === 401,
+      { withinMs: EVENTUALLY_MS, what: 'the revocation reaching L' },
+    );
     for (const g of [D, L]) {
       await waitReady(g);
       expect((await api(g, valid)).status).toBe(200);
       expectError(await api(g, revoked), 401, 'invalid_token');
     }
     errorsBefore = await metricSum(L.adminUrl, 'gatehouse_store_errors_total');
-    flows.push(traffic(() => api(D, valid)), traffic(() => pub(D)), traffic(() => api(L, valid)));
+    flows.push(
+      traffic(() => api(D, valid)),
+      traffic(() => pub(D)),
+      traffic(() => api(L, valid)),
+    );
     [dApi, dPublic, lApi] = flows.map((f) => f.samples) as [Sample[], Sample[], Sample[]];
     // a few answers on every flow before the kill, however slowly they come
-    await pollUntil(async () => Math.min(dApi.length, dPublic.length, lApi.length), (n) => n > 3, { withinMs: EVENTUALLY_MS, everyMs: 20, what: 'traffic before the kill' });
+    await pollUntil(
+      async () => Math.min(dApi.length, dPublic.length, lApi.length),
+      (n) => n > 3,
+      { withinMs: EVENTUALLY_MS, everyMs: 20, what: 'traffic before the kill' },
+    );
     const r = redisClient();
     await r.zadd(KEYS.jti, claimsOf(onlyInRedis).exp as number, onlyInRedisJti);
     killedAt = performance.now();
@@ -157,7 +185,8 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     await pollUntil(async () => dApi.some((s) => s.at >= killedAt && s.status === 503), Boolean, { withinMs: EVENTUALLY_MS, what: 'first 503 after the kill' });
     const noticedAt = (dApi.find((s) => s.status === 503) as Sample).at;
     await pollUntil(
-      async () => Math.min(dApi.filter((s) => s.at >= noticedAt).length, dPublic.filter((s) => s.at >= noticedAt).length, lApi.filter((s) => s.at >= noticedAt).length),
+      async () =>
+        Math.min(dApi.filter((s) => s.at >= noticedAt).length, dPublic.filter((s) => s.at >= noticedAt).length, lApi.filter((s) => s.at >= noticedAt).length),
       (n) => n > 10,
       { withinMs: EVENTUALLY_MS, everyMs: 20, what: 'traffic after the kill was noticed' },
     );
@@ -252,7 +281,11 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     // The AOF has what was acknowledged, including the entry no Gatehouse ever heard of.
     const r = redisClient();
     expect(await r.zscore(KEYS.jti, onlyInRedisJti)).toBe(String(claimsOf(onlyInRedis).exp));
-    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: EVENTUALLY_MS, everyMs: 50, since: restartedAt, what: 'deny gateway serving again after the restart' });
+    await pollUntil(
+      () => api(D, valid),
+      (x) => x.status === 200,
+      { withinMs: EVENTUALLY_MS, everyMs: 50, since: restartedAt, what: 'deny gateway serving again after the restart' },
+    );
     // both reconnected, resubscribed and re-read Redis (L serves from its mirror meanwhile, which lacks onlyInRedis)
     for (const g of [D, L]) await waitReady(g);
     for (const g of [D, L]) {
@@ -266,7 +299,11 @@ describe('Redis killed (SIGKILL) mid-traffic, then restarted with its data', () 
     expectTokens(await refresh(L.url, sL.refresh_token));
     expectError(await refresh(D.url, sD.refresh_token), 401, 'invalid_grant'); // now it is a reuse
     const since = performance.now();
-    await pollUntil(() => api(L, next.access_token), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, since, what: 'reuse revoking the family' });
+    await pollUntil(
+      () => api(L, next.access_token),
+      (x) => x.status === 401,
+      { withinMs: EVENTUALLY_MS, since, what: 'reuse revoking the family' },
+    );
     // A gateway that never saw the old Redis process honours them too.
     const E = await started(rawFor('deny'));
     for (const t of [revoked, onlyInRedis, next.access_token]) expectError(await api(E, t), 401, 'invalid_token');
@@ -308,7 +345,11 @@ describe('Redis stalled (SIGSTOP: frozen with its connections open until the che
     const revokedJti = crypto.randomUUID();
     const revoked = await accessToken(files, 'stall-revoked', revokedJti);
     expect((await adminRevoke(D, { jti: revokedJti, exp: claimsOf(revoked).exp })).status).toBe(204);
-    await pollUntil(() => api(L, revoked), (x) => x.status === 401, { withinMs: EVENTUALLY_MS, what: 'revocation on L' });
+    await pollUntil(
+      () => api(L, revoked),
+      (x) => x.status === 401,
+      { withinMs: EVENTUALLY_MS, what: 'revocation on L' },
+    );
     for (const g of [D, L]) {
       await waitReady(g);
       expect((await api(g, valid)).status).toBe(200);
@@ -341,13 +382,28 @@ describe('Redis stalled (SIGSTOP: frozen with its connections open until the che
       // that times out and is undone, F03.)
       const stalledRefresh = whileFrozen(refresh(D.url, session.refresh_token), 'refresh');
       // Right after the stall starts: cached tokens never wait on Redis; D may not have noticed yet (200 from the mirror) or has (503).
-      const early = await Promise.all([burst('early D', () => api(D, valid)), burst('early L', () => api(L, valid)), burst('early L revoked', () => api(L, revoked), 10)]);
+      const early = await Promise.all([
+        burst('early D', () => api(D, valid)),
+        burst('early L', () => api(L, valid)),
+        burst('early L revoked', () => api(L, revoked), 10),
+      ]);
       // Requests that must talk to Redis: bounded by commandTimeout, not by the stall.
       const writes = await burst('admin revokes', () => adminRevoke(D, { jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) + 60 }));
       const logins = await burst('logins', () => postJson(D.url, '/auth/login', { username: USERS[3], password: 'wrong' }));
       // The heartbeat (1 s) times out (commandTimeout): D notices by itself and denies; L still serves from the mirror.
-      await whileFrozen(pollUntil(() => api(D, valid), (x) => x.status === 503, { withinMs: EVENTUALLY_MS, what: 'D noticing the stall' }), 'D noticing the stall');
-      const late = await Promise.all([burst('late D', () => api(D, valid)), burst('late L', () => api(L, valid)), burst('late D revoked', () => api(D, revoked), 10)]);
+      await whileFrozen(
+        pollUntil(
+          () => api(D, valid),
+          (x) => x.status === 503,
+          { withinMs: EVENTUALLY_MS, what: 'D noticing the stall' },
+        ),
+        'D noticing the stall',
+      );
+      const late = await Promise.all([
+        burst('late D', () => api(D, valid)),
+        burst('late L', () => api(L, valid)),
+        burst('late D revoked', () => api(D, revoked), 10),
+      ]);
       const refreshed = await stalledRefresh;
       // Every answer above came while Redis was still frozen: nothing waited for it.
       redis.resume();
@@ -373,7 +429,11 @@ describe('Redis stalled (SIGSTOP: frozen with its connections open until the che
       if (frozen) redis.resume();
     }
     // and it recovers by itself
-    await pollUntil(() => api(D, valid), (x) => x.status === 200, { withinMs: EVENTUALLY_MS, what: 'D serving after the stall' });
+    await pollUntil(
+      () => api(D, valid),
+      (x) => x.status === 200,
+      { withinMs: EVENTUALLY_MS, what: 'D serving after the stall' },
+    );
     await waitReady(D);
     expectError(await api(D, revoked), 401, 'invalid_token');
     // the refresh token answered with 503 during the stall refreshes exactly once

@@ -97,7 +97,11 @@ export const READY_WITHIN_MS = 30_000;
 
 /** Polls /readyz until 200 (store connected, subscribed and in sync; keys loaded). */
 export async function waitReady(g: Pick<TestGateway, 'adminUrl'>, withinMs = READY_WITHIN_MS): Promise<void> {
-  await pollUntil(() => request(g.adminUrl, '/readyz'), (r) => r.status === 200, { withinMs, everyMs: 50, what: `${g.adminUrl}/readyz answering 200` });
+  await pollUntil(
+    () => request(g.adminUrl, '/readyz'),
+    (r) => r.status === 200,
+    { withinMs, everyMs: 50, what: `${g.adminUrl}/readyz answering 200` },
+  );
 }
 
 /**
@@ -117,7 +121,10 @@ export async function startReady(raw: Record<string, unknown>): Promise<TestGate
 }
 
 /** Like startGateway, but with a store built here (e.g. a short reconcile period). */
-export async function startWithStore(raw: Record<string, unknown>, storeOpts: { reconcileEveryMs?: number; heartbeatEveryMs?: number }): Promise<TestGateway & { store: RedisStore }> {
+export async function startWithStore(
+  raw: Record<string, unknown>,
+  storeOpts: { reconcileEveryMs?: number; heartbeatEveryMs?: number },
+): Promise<TestGateway & { store: RedisStore }> {
   const config = configFrom({ ...raw, server: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' } });
   const logs = new LogCapture();
   const logger = createLogger('info', logs);
@@ -167,7 +174,11 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * Polls `probe` every `everyMs` until `done` holds; returns the last value and
  * the milliseconds from `since` to the moment it held. Fails after `withinMs`.
  */
-export async function pollUntil<T>(probe: () => Promise<T>, done: (v: T) => boolean, opts: { withinMs: number; everyMs?: number; since?: number; what: string }): Promise<{ value: T; elapsed: number }> {
+export async function pollUntil<T>(
+  probe: () => Promise<T>,
+  done: (v: T) => boolean,
+  opts: { withinMs: number; everyMs?: number; since?: number; what: string },
+): Promise<{ value: T; elapsed: number }> {
   const since = opts.since ?? performance.now();
   let last: T | undefined;
   for (;;) {
@@ -190,7 +201,14 @@ export async function pollUntil<T>(probe: () => Promise<T>, done: (v: T) => bool
  * cannot turn an enforced revocation into a failure. Returns when (ms after
  * `since`) the first refused request was sent.
  */
-export async function expectRejectedWithin(g: TestGateway, up: TestUpstream, token: string, since: number, withinMs: number, what = 'revocation reaching the instance'): Promise<number> {
+export async function expectRejectedWithin(
+  g: TestGateway,
+  up: TestUpstream,
+  token: string,
+  since: number,
+  withinMs: number,
+  what = 'revocation reaching the instance',
+): Promise<number> {
   for (;;) {
     const sentAt = performance.now() - since;
     const { reply, reached } = await callApi(g, up, token);

@@ -30,7 +30,12 @@ const cases: Array<[string, string, string, string[]]> = [
   ['LF-terminated line', `${PASSPHRASE}\n`, PASSPHRASE, [`${PASSPHRASE}\n`, PASSPHRASE.slice(0, -1)]],
   ['CRLF-terminated line', `${PASSPHRASE}\r\n`, PASSPHRASE, [`${PASSPHRASE}\r`, `${PASSPHRASE}\r\n`]],
   ['no trailing newline', 'no-newline', 'no-newline', ['no-newlin']],
-  ['leading/trailing spaces, tabs and an inner CR kept', '  \tspaced\rout\t  \n', '  \tspaced\rout\t  ', ['spaced\rout', '\tspaced\rout\t', '  \tspacedout\t  ', '  \tspaced\rout']],
+  [
+    'leading/trailing spaces, tabs and an inner CR kept',
+    '  \tspaced\rout\t  \n',
+    '  \tspaced\rout\t  ',
+    ['spaced\rout', '\tspaced\rout\t', '  \tspacedout\t  ', '  \tspaced\rout'],
+  ],
   ['Unicode and NUL kept', 'pässwörd 🔑 パス\u0000word\n', 'pässwörd 🔑 パス\u0000word', ['pässwörd 🔑 パス', 'passwort']],
   ['only the first line counts', 'first\nsecond\n', 'first', ['first\nsecond', 'second']],
 ];

@@ -63,7 +63,13 @@ describe('successful logins', () => {
   });
 
   it('POST /oauth/token grant_type=password, form-encoded, with a public client_id', async () => {
-    const r = await postForm(env.g.url, '/oauth/token', { grant_type: 'password', username: ALICE, password: ALICE_PW, client_id: 'cli', scope: 'orders:read' });
+    const r = await postForm(env.g.url, '/oauth/token', {
+      grant_type: 'password',
+      username: ALICE,
+      password: ALICE_PW,
+      client_id: 'cli',
+      scope: 'orders:read',
+    });
     const t = expectTokens(r);
     expect(t.scope).toBe('orders:read');
     expect(claimsOf(t.access_token).scope).toBe('orders:read');
@@ -79,14 +85,26 @@ describe('successful logins', () => {
     expect(warning?.user).toBe(LEGACY);
     expect(env.g.logs.text()).not.toContain(LEGACY_PW);
   });
-
 });
 
 describe('bad input', () => {
   const cases: Array<[string, () => Promise<Reply>, RegExp]> = [
-    ['wrong content type', () => request(env.g.url, '/auth/login', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ username: ALICE, password: ALICE_PW }) }), /application\/json/],
+    [
+      'wrong content type',
+      () =>
+        request(env.g.url, '/auth/login', {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: JSON.stringify({ username: ALICE, password: ALICE_PW }),
+        }),
+      /application\/json/,
+    ],
     ['form body on the JSON endpoint', () => postForm(env.g.url, '/auth/login', { username: ALICE, password: ALICE_PW }), /application\/json/],
-    ['no content type', () => request(env.g.url, '/auth/login', { method: 'POST', body: JSON.stringify({ username: ALICE, password: ALICE_PW }) }), /application\/json/],
+    [
+      'no content type',
+      () => request(env.g.url, '/auth/login', { method: 'POST', body: JSON.stringify({ username: ALICE, password: ALICE_PW }) }),
+      /application\/json/,
+    ],
     ['malformed JSON', () => loginJson('{"username": "alice@example.com", "password": '), /JSON/],
     ['a JSON array', () => loginJson([ALICE, ALICE_PW]), /JSON object/],
     ['JSON null', () => loginJson('null'), /JSON object/],
@@ -128,10 +146,14 @@ describe('bad input', () => {
   });
 
   it('/oauth/token without grant_type or with a wrong content type -> 400 invalid_request', async () => {
-    expect(expectError(await postForm(env.g.url, '/oauth/token', { username: ALICE, password: ALICE_PW }), 400, 'invalid_request').error_description).toMatch(/grant_type/);
+    expect(expectError(await postForm(env.g.url, '/oauth/token', { username: ALICE, password: ALICE_PW }), 400, 'invalid_request').error_description).toMatch(
+      /grant_type/,
+    );
     const r = await request(env.g.url, '/oauth/token', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'grant_type=password' });
     expect(expectError(r, 400, 'invalid_request').error_description).toMatch(/x-www-form-urlencoded/);
-    expect(expectError(await postForm(env.g.url, '/oauth/token', { grant_type: 'password', password: ALICE_PW }), 400, 'invalid_request').error_description).toMatch(/username/);
+    expect(
+      expectError(await postForm(env.g.url, '/oauth/token', { grant_type: 'password', password: ALICE_PW }), 400, 'invalid_request').error_description,
+    ).toMatch(/username/);
   });
 
   it('unsupported grant types -> 400 unsupported_grant_type', async () => {
@@ -191,5 +213,4 @@ describe('throttling per username (beyond SECURITY.md O11, O12)', () => {
     for (let i = 0; i < 2; i++) expectError(await loginJson({ username: ODD, password: `guess-${i}` }, perUser), 401, 'invalid_credentials');
     expectTokens(await loginJson({ username: ODD, password: ODD_PW }, perUser));
   });
-
 });

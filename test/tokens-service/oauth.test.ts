@@ -129,8 +129,16 @@ describe('password and refresh_token grants', () => {
     await expectApiOk(env, next.access_token);
 
     // the library sees reuse of the old refresh token as invalid_grant, and the family is gone
-    await expectOAuthError(oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, rt, insecure)), 400, 'invalid_grant');
-    await expectOAuthError(oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, next.refresh_token!, insecure)), 400, 'invalid_grant');
+    await expectOAuthError(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, rt, insecure)),
+      400,
+      'invalid_grant',
+    );
+    await expectOAuthError(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, next.refresh_token!, insecure)),
+      400,
+      'invalid_grant',
+    );
     await expectApiRejected(env, next.access_token);
   });
 
@@ -156,8 +164,14 @@ describe('RFC 7009 revocation', () => {
   it('revoking the refresh token ends the login session', async () => {
     const tokens = await oauth.processGenericTokenEndpointResponse(as, client, await passwordGrant(ALICE, PW));
     await expectApiOk(env, tokens.access_token);
-    await expect(oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, tokens.refresh_token!, insecure))).resolves.toBeUndefined();
-    await expectOAuthError(oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token!, insecure)), 400, 'invalid_grant');
+    await expect(
+      oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, tokens.refresh_token!, insecure)),
+    ).resolves.toBeUndefined();
+    await expectOAuthError(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token!, insecure)),
+      400,
+      'invalid_grant',
+    );
     await expectApiRejected(env, tokens.access_token);
   });
 
@@ -165,7 +179,11 @@ describe('RFC 7009 revocation', () => {
     const tokens = await oauth.processGenericTokenEndpointResponse(as, client, await passwordGrant(ALICE, PW));
     const other = await oauth.processGenericTokenEndpointResponse(as, client, await passwordGrant(ALICE, PW));
     await expect(oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, 'junk', insecure))).resolves.toBeUndefined();
-    await expect(oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, tokens.access_token, { ...insecure, additionalParameters: { token_type_hint: 'access_token' } }))).resolves.toBeUndefined();
+    await expect(
+      oauth.processRevocationResponse(
+        await oauth.revocationRequest(as, client, clientAuth, tokens.access_token, { ...insecure, additionalParameters: { token_type_hint: 'access_token' } }),
+      ),
+    ).resolves.toBeUndefined();
     await expectApiRejected(env, tokens.access_token);
     await expectApiOk(env, other.access_token);
   });

@@ -14,7 +14,17 @@ let env: IssuerEnv;
 
 beforeAll(async () => {
   env = await startIssuer({
-    users: [{ username: ALICE, password: await hashed(PW), roles: ['admin', 'support'], scope: 'orders:read orders:write', email: ALICE, name: 'Alice Liddell', team: 'blue' }],
+    users: [
+      {
+        username: ALICE,
+        password: await hashed(PW),
+        roles: ['admin', 'support'],
+        scope: 'orders:read orders:write',
+        email: ALICE,
+        name: 'Alice Liddell',
+        team: 'blue',
+      },
+    ],
   });
 });
 

@@ -79,14 +79,13 @@ describe('rotation (RFC 9700 §4.14.2)', () => {
     await expectApiOk(env, third.access_token);
   });
 
-  it('a replay through /oauth/token answers 400 invalid_grant and kills the family (O01 on /auth/refresh is the catalogue\'s)', async () => {
+  it("a replay through /oauth/token answers 400 invalid_grant and kills the family (O01 on /auth/refresh is the catalogue's)", async () => {
     const first = await signIn(BOB);
     const second = expectTokens(await oauthRefresh(env.g.url, first.refresh_token));
     expectError(await oauthRefresh(env.g.url, first.refresh_token), 400, 'invalid_grant');
     await expectRefreshRejected(env.g.url, second.refresh_token);
     await expectApiRejected(env, second.access_token);
   });
-
 });
 
 describe('logout (beyond SECURITY.md O04, O05)', () => {
@@ -98,7 +97,6 @@ describe('logout (beyond SECURITY.md O04, O05)', () => {
     await expectApiOk(env, s.access_token);
     expectTokens(await refresh(env.g.url, s.refresh_token));
   });
-
 });
 
 describe('RFC 7009 revocation (/oauth/revoke)', () => {
@@ -162,7 +160,11 @@ describe('admin "log out everywhere"', () => {
     const s2 = await signIn(CAROL);
     const s2b = expectTokens(await refresh(env.g.url, s2.refresh_token));
     const bob = await signIn(BOB);
-    const r = await fetch(`${env.g.adminUrl}/admin/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: CAROL }) });
+    const r = await fetch(`${env.g.adminUrl}/admin/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sub: CAROL }),
+    });
     expect(r.status).toBe(204);
     const revokedAt = Date.now();
     for (const at of [s1.access_token, s2.access_token, s2b.access_token]) await expectApiRejected(env, at);
@@ -180,7 +182,8 @@ describe('admin "log out everywhere"', () => {
 });
 
 describe('admin revoke of a leaked token', () => {
-  const adminRevoke = (body: unknown) => fetch(`${env.g.adminUrl}/admin/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const adminRevoke = (body: unknown) =>
+    fetch(`${env.g.adminUrl}/admin/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('POST /admin/revoke {"token": access token} kills that token and its login session', async () => {
     const s = await signIn(BOB);

@@ -35,7 +35,8 @@ const until = async <T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: st
   }
 };
 const readyz = async () => (await (await fetch(`${env.g.adminUrl}/readyz`)).json()) as { status: string; warnings?: string[] };
-const stale = async (source: string) => Number(new RegExp(`^gatehouse_config_stale\\{source="${source}"\\} (\\d)$`, 'm').exec(await (await fetch(`${env.g.adminUrl}/metrics`)).text())?.[1] ?? -1);
+const stale = async (source: string) =>
+  Number(new RegExp(`^gatehouse_config_stale\\{source="${source}"\\} (\\d)$`, 'm').exec(await (await fetch(`${env.g.adminUrl}/metrics`)).text())?.[1] ?? -1);
 
 describe('the users file is watched', () => {
   it('a demoted user loses the role at the next refresh and in the profile, without SIGHUP (file replaced by rename, as editors do)', async () => {
@@ -58,10 +59,14 @@ describe('the users file is watched', () => {
     expect(env.g.logs.lines.some((l) => l.msg === 'users file reloaded')).toBe(true);
   });
 
-  it('an edit in place works too, and a deleted user\'s refresh and profile are refused', async () => {
+  it("an edit in place works too, and a deleted user's refresh and profile are refused", async () => {
     const tokens = await login(env.g.url, BOB, 'bob-pw');
     writeUsers(env.usersFile, await users(['user'], false));
-    await until(() => refresh(env.g.url, tokens.refresh_token), (r) => r.status === 401, 'bob refused');
+    await until(
+      () => refresh(env.g.url, tokens.refresh_token),
+      (r) => r.status === 401,
+      'bob refused',
+    );
     const profile = await request(env.g.url, '/auth/profile', { token: tokens.access_token });
     expect(profile.status).toBe(401);
     expect(JSON.parse(profile.text)).toMatchObject({ error: 'invalid_token' });
@@ -69,7 +74,15 @@ describe('the users file is watched', () => {
   });
 
   it('a bad edit keeps the last good version: logged once, /readyz stays 200 with a warning, gatehouse_config_stale{source="users"} is 1 until fixed', async () => {
-    await until(() => login(env.g.url, BOB, 'bob-pw').then(() => true, () => false), (ok) => ok, 'bob back');
+    await until(
+      () =>
+        login(env.g.url, BOB, 'bob-pw').then(
+          () => true,
+          () => false,
+        ),
+      (ok) => ok,
+      'bob back',
+    );
     writeFileSync(env.usersFile, 'users:\n  - username: alice@example.com\n    password: not-a-hash\n');
     await until(readyz, (r) => (r.warnings ?? []).length > 0, 'a readyz warning');
     const r = await readyz();

@@ -107,7 +107,12 @@ describe('entries', () => {
     const alice = await signToken(key, {}, { iss: ISS, sub: 'alice' });
     const bob = await signToken(key, {}, { iss: ISS, sub: 'bob' });
     const c0 = await cacheCounts();
-    for (const [token, who] of [[alice, 'alice'], [bob, 'bob'], [alice, 'alice'], [bob, 'bob']] as const) {
+    for (const [token, who] of [
+      [alice, 'alice'],
+      [bob, 'bob'],
+      [alice, 'alice'],
+      [bob, 'bob'],
+    ] as const) {
       expectAccepted(await send(token));
       expect(lastUser()).toBe(who);
     }
@@ -148,7 +153,7 @@ describe('revocation of cached tokens', () => {
     expectAccepted(await send(other));
   });
 
-  it('POST /admin/revoke {sub}: that subject\'s tokens issued before now -> 401, later ones and other subjects -> 200', async () => {
+  it("POST /admin/revoke {sub}: that subject's tokens issued before now -> 401, later ones and other subjects -> 200", async () => {
     const old = await signToken(key, {}, { iss: ISS, sub: 'erin', iat: Math.floor(Date.now() / 1000) - 10 });
     const noIat = forge(key, validHeader(key), validClaims(ISS, { sub: 'erin', iat: undefined }));
     const frank = await signToken(key, {}, { iss: ISS, sub: 'frank', iat: Math.floor(Date.now() / 1000) - 10 });

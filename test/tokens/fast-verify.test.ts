@@ -22,7 +22,15 @@ import { sleep } from '../helpers/http.js';
 const ISS = 'https://fast.test';
 const REMOTE = 'https://remote-fast.test';
 const now = () => Math.floor(Date.now() / 1000);
-const claims = (iss: string, extra: Record<string, unknown> = {}) => ({ iss, aud: 'api', sub: 'alice', iat: now(), exp: now() + 300, jti: Math.random().toString(36), ...extra });
+const claims = (iss: string, extra: Record<string, unknown> = {}) => ({
+  iss,
+  aud: 'api',
+  sub: 'alice',
+  iat: now(),
+  exp: now() + 300,
+  jti: Math.random().toString(36),
+  ...extra,
+});
 
 interface Key {
   kid: string;
@@ -33,11 +41,27 @@ function makeKey(kid: string): Key {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { kid, privateKey, jwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, alg: 'ES256', use: 'sig' } };
 }
-const tokenFor = (k: Key, iss: string, extra: Record<string, unknown> = {}) => forge(k.privateKey, { alg: 'ES256', kid: k.kid, typ: 'JWT' }, claims(iss, extra));
+const tokenFor = (k: Key, iss: string, extra: Record<string, unknown> = {}) =>
+  forge(k.privateKey, { alg: 'ES256', kid: k.kid, typ: 'JWT' }, claims(iss, extra));
 
-const entry = (iss: string, source: KeySource): IssuerEntry => ({ iss, audience: ['api'], algorithms: ['ES256'], rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: false });
+const entry = (iss: string, source: KeySource): IssuerEntry => ({
+  iss,
+  audience: ['api'],
+  algorithms: ['ES256'],
+  rolesClaim: ['roles'],
+  scopeClaim: ['scope'],
+  getKey: source.getKey,
+  selfIssued: false,
+});
 const verifierFor = (entries: IssuerEntry[], extra: { fastPath?: boolean; cacheMaxEntries?: number } = {}) =>
-  new Verifier({ issuers: entries, clockToleranceMs: 0, maxTokenAgeMs: null, maxTokenBytes: 8192, cacheMaxEntries: extra.cacheMaxEntries ?? 0, ...(extra.fastPath === false ? { fastPath: false } : {}) });
+  new Verifier({
+    issuers: entries,
+    clockToleranceMs: 0,
+    maxTokenAgeMs: null,
+    maxTokenBytes: 8192,
+    cacheMaxEntries: extra.cacheMaxEntries ?? 0,
+    ...(extra.fastPath === false ? { fastPath: false } : {}),
+  });
 
 type Answer = { sync: boolean; ok: true; v: VerifiedToken } | { sync: boolean; ok: false; reason: string };
 async function answer(v: Verifier, token: string): Promise<Answer> {

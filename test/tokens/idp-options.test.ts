@@ -20,7 +20,16 @@ beforeAll(async () => {
   up = await startUpstream();
   const pub = writeJwkFile(key.publicJwk);
   g = await startGateway({
-    trustedIssuers: [{ iss: KC, keys: [{ file: pub }], audience: 'api', algorithms: ['RS256'], rolesClaim: ['realm_access.roles', 'resource_access.orders.roles'], scopeClaim: ['scope', 'scp'] }],
+    trustedIssuers: [
+      {
+        iss: KC,
+        keys: [{ file: pub }],
+        audience: 'api',
+        algorithms: ['RS256'],
+        rolesClaim: ['realm_access.roles', 'resource_access.orders.roles'],
+        scopeClaim: ['scope', 'scp'],
+      },
+    ],
     identity: { headers: { 'X-User-Roles': 'roles', 'X-User-Scopes': 'scope' } },
     routes: [
       { name: 'ops', match: { path: '/ops/**' }, upstream: up.url, auth: { roles: ['orders-admin'] } },
@@ -63,10 +72,15 @@ describe('trusted issuer options', () => {
 
   it('an http:// jwksUri outside loopback is refused unless the issuer opts in with allowInsecureJwks, and then warned at start', async () => {
     const base = { iss: 'https://idp.internal', audience: 'api', jwksUri: 'http://keycloak:8080/realms/main/protocol/openid-connect/certs' };
-    expect(() => configFrom({ trustedIssuers: [base], routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }] })).toThrow(/trustedIssuers\[0\]\.jwksUri: must be an https URL/);
+    expect(() => configFrom({ trustedIssuers: [base], routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }] })).toThrow(
+      /trustedIssuers\[0\]\.jwksUri: must be an https URL/,
+    );
     const ok = configFrom({ trustedIssuers: [{ ...base, allowInsecureJwks: true }], routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }] });
     expect(ok.trustedIssuers[0]?.allowInsecureJwks).toBe(true);
-    const gw = await startGateway({ trustedIssuers: [{ ...base, jwksUri: 'http://127.0.0.2:1/certs', allowInsecureJwks: true }], routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }] });
+    const gw = await startGateway({
+      trustedIssuers: [{ ...base, jwksUri: 'http://127.0.0.2:1/certs', allowInsecureJwks: true }],
+      routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9' }],
+    });
     try {
       expect(gw.logs.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('JWKS over plain http'))).toBe(true);
     } finally {

@@ -31,7 +31,10 @@ async function jwksServer(body: () => unknown): Promise<{ url: string; server: S
 }
 
 async function gateway(jwksUri: string, refresh = '1s'): Promise<TestGateway> {
-  const g = await startGateway({ trustedIssuers: [{ iss: 'https://idp.test', jwksUri, audience: 'api', jwksRefresh: refresh, jwksCooldown: '100ms' }], routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9', auth: 'public' }] });
+  const g = await startGateway({
+    trustedIssuers: [{ iss: 'https://idp.test', jwksUri, audience: 'api', jwksRefresh: refresh, jwksCooldown: '100ms' }],
+    routes: [{ match: { path: '/**' }, upstream: 'http://127.0.0.1:9', auth: 'public' }],
+  });
   running.push(g);
   return g;
 }
@@ -56,7 +59,7 @@ describe('JWKS messages for operators', () => {
     expect(String(line.err)).not.toMatch(/fetch failed \(fetch failed\)/);
     expect(g.logs.text()).not.toContain('cached key');
     const ready = (await (await fetch(`${g.adminUrl}/readyz`)).json()) as { reasons: string[] };
-    expect(ready.reasons.join("\n")).toContain(`issuer https://idp.test: JWKS ${url}: connect ECONNREFUSED`);
+    expect(ready.reasons.join('\n')).toContain(`issuer https://idp.test: JWKS ${url}: connect ECONNREFUSED`);
   });
 
   it('a JWKS that went away after loading: "the 1 cached key stays in use"', async () => {
@@ -95,9 +98,17 @@ describe('JWKS messages for operators', () => {
   });
 
   it('fetchFailure: the cause of undici\'s "fetch failed"', () => {
-    expect(fetchFailure(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) }))).toBe('connect ECONNREFUSED 127.0.0.1:9');
-    expect(fetchFailure(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('getaddrinfo ENOTFOUND idp'), { code: 'ENOTFOUND' }) }))).toBe('getaddrinfo ENOTFOUND idp');
-    expect(fetchFailure(Object.assign(new TypeError('fetch failed'), { cause: { code: 'UND_ERR_CONNECT_TIMEOUT', message: 'Connect Timeout Error' } }))).toBe('UND_ERR_CONNECT_TIMEOUT: Connect Timeout Error');
+    expect(
+      fetchFailure(
+        Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) }),
+      ),
+    ).toBe('connect ECONNREFUSED 127.0.0.1:9');
+    expect(
+      fetchFailure(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('getaddrinfo ENOTFOUND idp'), { code: 'ENOTFOUND' }) })),
+    ).toBe('getaddrinfo ENOTFOUND idp');
+    expect(fetchFailure(Object.assign(new TypeError('fetch failed'), { cause: { code: 'UND_ERR_CONNECT_TIMEOUT', message: 'Connect Timeout Error' } }))).toBe(
+      'UND_ERR_CONNECT_TIMEOUT: Connect Timeout Error',
+    );
     expect(fetchFailure(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))).toBe('timed out');
   });
 });

@@ -176,7 +176,9 @@ describe('cold start with the JWKS unreachable, then recovery (beyond SECURITY.m
     port = await deadPort();
     gw = await gateway({
       issuer: { iss: ISS_SELF, audience: 'api', signingKeys: [{ file: writeJwkFile(self.privateJwk) }] },
-      trustedIssuers: [{ iss: ISS_COLD, jwksUri: `http://127.0.0.1:${port}/jwks`, audience: 'api', algorithms: ['ES256'], jwksCooldown: '300ms', jwksTimeout: '1s' }],
+      trustedIssuers: [
+        { iss: ISS_COLD, jwksUri: `http://127.0.0.1:${port}/jwks`, audience: 'api', algorithms: ['ES256'], jwksCooldown: '300ms', jwksTimeout: '1s' },
+      ],
     });
     await waitReady(gw, 503);
   });

@@ -13,7 +13,6 @@ import { probe } from '../helpers/http.js';
 import { pemOf, writeTempFile } from '../helpers/keys.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
-
 describe('through the gateway', () => {
   let up: TestUpstream;
   let gw: TestGateway | null = null;
@@ -26,7 +25,10 @@ describe('through the gateway', () => {
   });
   it('start-up refuses a 1024-bit RSA trusted key, naming the file', async () => {
     const path = writeTempFile(pemOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, 'spki'), 'pem');
-    const started = startGateway({ trustedIssuers: [{ iss: 'https://weak.test', keys: [{ file: path }], audience: 'api' }], routes: [{ match: { path: '/api/**' }, upstream: up.url }] });
+    const started = startGateway({
+      trustedIssuers: [{ iss: 'https://weak.test', keys: [{ file: path }], audience: 'api' }],
+      routes: [{ match: { path: '/api/**' }, upstream: up.url }],
+    });
     await expect(started).rejects.toThrow(path);
   });
   it('a PKCS8 PEM signing key without kid verifies tokens whose kid is its thumbprint, and only those', async () => {

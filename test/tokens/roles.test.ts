@@ -51,7 +51,8 @@ afterAll(async () => {
   await up?.close();
 });
 
-const call = async (prefix: string, claims: JWTPayload, k: TestKey = key, iss = ISS): Promise<Answer> => probe(g.url, up, await signToken(k, claims, { iss }), { prefix });
+const call = async (prefix: string, claims: JWTPayload, k: TestKey = key, iss = ISS): Promise<Answer> =>
+  probe(g.url, up, await signToken(k, claims, { iss }), { prefix });
 const lastSeen = () => up.seen.at(-1)!;
 
 describe('roles: any of, exact, case-sensitive array elements', () => {

@@ -20,7 +20,18 @@ function rule(r: { roles?: string[]; scopes?: string[]; claims?: Record<string, 
 
 function token(t: { roles?: string[]; scopes?: string[]; claims?: Record<string, unknown> }): VerifiedToken {
   const now = Math.floor(Date.now() / 1000);
-  return { claims: { sub: 'alice', ...t.claims } as JWTPayload, iss: 'https://idp.test', sub: 'alice', jti: 'j', iat: now, exp: now + 300, sid: undefined, roles: t.roles ?? [], scopes: t.scopes ?? [], selfIssued: false };
+  return {
+    claims: { sub: 'alice', ...t.claims } as JWTPayload,
+    iss: 'https://idp.test',
+    sub: 'alice',
+    jti: 'j',
+    iat: now,
+    exp: now + 300,
+    sid: undefined,
+    roles: t.roles ?? [],
+    scopes: t.scopes ?? [],
+    selfIssued: false,
+  };
 }
 
 /** 'ok', or the reason of the 403 insufficient_scope that authorize threw. */
@@ -83,10 +94,25 @@ const cases: Array<[name: string, rule: AuthRule, token: VerifiedToken, want: Ou
   ['dotted path through a non-object', rule({ claims: { 'org.tier': 'gold' } }), token({ claims: { org: 'gold' } }), 'claim_mismatch'],
   ['every claim must hold', rule({ claims: { tenant: 'acme', level: 3 } }), token({ claims: { tenant: 'acme', level: 2 } }), 'claim_mismatch'],
   // all parts together, checked roles -> scopes -> claims
-  ['roles, scopes and claims all met', rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }), token({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }), 'ok'],
+  [
+    'roles, scopes and claims all met',
+    rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }),
+    token({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }),
+    'ok',
+  ],
   ['nothing met: the role is reported', rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }), token({}), 'missing_role'],
-  ['role met, scope not', rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }), token({ roles: ['admin'], claims: { tenant: 'acme' } }), 'missing_scope'],
-  ['role and scope met, claim not', rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }), token({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'other' } }), 'claim_mismatch'],
+  [
+    'role met, scope not',
+    rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }),
+    token({ roles: ['admin'], claims: { tenant: 'acme' } }),
+    'missing_scope',
+  ],
+  [
+    'role and scope met, claim not',
+    rule({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'acme' } }),
+    token({ roles: ['admin'], scopes: ['read'], claims: { tenant: 'other' } }),
+    'claim_mismatch',
+  ],
 ];
 
 describe('authorize', () => {

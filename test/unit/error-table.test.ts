@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_TABLE, GatewayError, type ErrorCode, type ErrorKind } from '../../src/errors.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const srcFiles = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? srcFiles(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
+const srcFiles = (dir: string): string[] =>
+  readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? srcFiles(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
 const errorsText = readFileSync(join(root, 'src/errors.ts'), 'utf8');
 const others = srcFiles(join(root, 'src'))
   .filter((f) => !f.endsWith('/src/errors.ts'))
@@ -16,7 +17,8 @@ function helpersOf(code: string): string[] {
   const out: string[] = [];
   for (const m of errorsText.matchAll(/export const (\w+) = [^;]*?new GatewayError\('(\w+)'/g)) if (m[2] === code) out.push(m[1] as string);
   // and the exported functions that call one of those (asGatewayError -> internalError)
-  for (const m of errorsText.matchAll(/export function (\w+)\([^{]*\{([^}]*)\}/g)) if (out.some((h) => new RegExp(`\\b${h}\\(`).test(m[2] as string))) out.push(m[1] as string);
+  for (const m of errorsText.matchAll(/export function (\w+)\([^{]*\{([^}]*)\}/g))
+    if (out.some((h) => new RegExp(`\\b${h}\\(`).test(m[2] as string))) out.push(m[1] as string);
   return out;
 }
 
@@ -26,7 +28,10 @@ describe('the error table (src/errors.ts) is the only source of statuses', () =>
   it.each(codes)('%s is produced somewhere in src/', (code) => {
     const direct = others.includes(`new GatewayError('${code}'`) || new RegExp(`new GatewayError\\([^)]*'${code}'`).test(others);
     const viaHelper = helpersOf(code).some((h) => new RegExp(`\\b${h}\\(`).test(others));
-    expect(direct || viaHelper, `${code}: neither new GatewayError('${code}', ...) nor a helper that builds it (${helpersOf(code).join(', ') || 'none'}) is used outside errors.ts`).toBe(true);
+    expect(
+      direct || viaHelper,
+      `${code}: neither new GatewayError('${code}', ...) nor a helper that builds it (${helpersOf(code).join(', ') || 'none'}) is used outside errors.ts`,
+    ).toBe(true);
   });
 
   it.each(codes)('%s is documented in README.md with its status', (code) => {

@@ -7,7 +7,10 @@ import { extractBearer, type Extracted } from '../../src/pipeline/extract.js';
 const T = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
 
 function extract(values: string[], query = ''): Extracted {
-  return extractBearer(values.flatMap((v) => ['Authorization', v]), query);
+  return extractBearer(
+    values.flatMap((v) => ['Authorization', v]),
+    query,
+  );
 }
 
 function refusal(fn: () => unknown): GatewayError {
@@ -86,14 +89,17 @@ describe('extractBearer', () => {
     expect(extractBearer(['X-Authorization', `Bearer ${T}`, 'Authorization2', 'x'], '')).toEqual({ kind: 'none' });
   });
 
-  it.each(['?access_token=abc', '?a=1&access_token=abc', '?access_token=', '?x=1&access_token=abc&y=2'])('access_token in the query %s -> 400, with or without a header (P28)', (query) => {
-    for (const values of [[], [`Bearer ${T}`]]) {
-      const e = refusal(() => extract(values, query));
-      expect(e.status).toBe(400);
-      expect(e.code).toBe('invalid_request');
-      expect(e.reason).toBe('token_in_query');
-    }
-  });
+  it.each(['?access_token=abc', '?a=1&access_token=abc', '?access_token=', '?x=1&access_token=abc&y=2'])(
+    'access_token in the query %s -> 400, with or without a header (P28)',
+    (query) => {
+      for (const values of [[], [`Bearer ${T}`]]) {
+        const e = refusal(() => extract(values, query));
+        expect(e.status).toBe(400);
+        expect(e.code).toBe('invalid_request');
+        expect(e.reason).toBe('token_in_query');
+      }
+    },
+  );
 
   it.each(['?my_access_token=abc', '?access_tokens=abc', '?q=access_token', '?a=access_token=x'])('%s is not a token parameter', (query) => {
     expect(extract([`Bearer ${T}`], query)).toEqual({ kind: 'bearer', token: T });

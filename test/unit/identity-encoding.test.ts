@@ -26,7 +26,7 @@ function percentDecode(s: string): string {
   }
   // WTF-8: like UTF-8, but a 3-byte sequence may carry a lone surrogate
   let out = '';
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i] as number;
     if (b < 0x80) {
       out += String.fromCharCode(b);
@@ -38,7 +38,9 @@ function percentDecode(s: string): string {
       out += String.fromCharCode(((b & 15) << 12) | (((bytes[i + 1] as number) & 63) << 6) | ((bytes[i + 2] as number) & 63));
       i += 3;
     } else {
-      out += String.fromCodePoint(((b & 7) << 18) | (((bytes[i + 1] as number) & 63) << 12) | (((bytes[i + 2] as number) & 63) << 6) | ((bytes[i + 3] as number) & 63));
+      out += String.fromCodePoint(
+        ((b & 7) << 18) | (((bytes[i + 1] as number) & 63) << 12) | (((bytes[i + 2] as number) & 63) << 6) | ((bytes[i + 3] as number) & 63),
+      );
       i += 4;
     }
   }
@@ -49,7 +51,15 @@ const token = (claims: Record<string, unknown>, roles: string[] = [], scopes: st
   ({ claims, iss: 'i', sub: 's', jti: undefined, iat: undefined, exp: 0, sid: undefined, roles, scopes, selfIssued: false }) as VerifiedToken;
 
 const HEADER_SAFE = /^[\x21-\x7e]*$/;
-const claimValue = fc.oneof(fc.string({ unit: 'binary' }), fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())));
+const claimValue = fc.oneof(
+  fc.string({ unit: 'binary' }),
+  fc.string(),
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())),
+);
 /** what JSON would give a verifier: -0 becomes 0 */
 const normal = (v: unknown): unknown => JSON.parse(JSON.stringify(v) ?? 'null') as unknown;
 

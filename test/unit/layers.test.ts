@@ -40,7 +40,12 @@ describe('tools/layers.mjs: imports point down only, no cycles', () => {
   });
 
   it('refuses an unknown top folder and an import of a file that does not exist', () => {
-    expect(check([['misc/x.ts', ['errors.ts']], ['errors.ts', []]])).toEqual(['misc/x.ts: "misc" is not a known layer (add it to tools/layers.mjs and README\'s layout)']);
+    expect(
+      check([
+        ['misc/x.ts', ['errors.ts']],
+        ['errors.ts', []],
+      ]),
+    ).toEqual(['misc/x.ts: "misc" is not a known layer (add it to tools/layers.mjs and README\'s layout)']);
     expect(check([['pipeline/a.ts', ['pipeline/gone.ts']]])).toEqual(['pipeline/a.ts: imports pipeline/gone.ts, which does not exist']);
   });
 

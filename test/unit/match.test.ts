@@ -30,7 +30,23 @@ function ctxFor(method: string, target: string, host: string | null = 'gw.test')
   req.method = method;
   req.headers = host === null ? {} : { host };
   const t = normaliseTarget(target);
-  return { req, requestId: 'test', startedAt: 0, clientIp: '127.0.0.1', host: canonicalFor(host), path: t.path, segments: t.segments, query: t.query, route: null, token: null, credential: 'none', sessionId: null, identity: null, outcome: 'error', reason: 'ok' };
+  return {
+    req,
+    requestId: 'test',
+    startedAt: 0,
+    clientIp: '127.0.0.1',
+    host: canonicalFor(host),
+    path: t.path,
+    segments: t.segments,
+    query: t.query,
+    route: null,
+    token: null,
+    credential: 'none',
+    sessionId: null,
+    identity: null,
+    outcome: 'error',
+    reason: 'ok',
+  };
 }
 
 /** Name of the route chosen, or 404. */
@@ -206,7 +222,17 @@ describe('matchRoute', () => {
     for (const host of ['a.example.com', 'a.b.example.com', 'A.Example.COM', 'a.example.com:9000']) {
       expect(pick(table, 'GET', '/x', host), host).toBe('wild');
     }
-    for (const host of ['example.com', 'example.com:9000', '.example.com', 'evilexample.com', 'evil-example.com', 'example.com.evil', 'a.example.com.evil', 'a.example.co', '']) {
+    for (const host of [
+      'example.com',
+      'example.com:9000',
+      '.example.com',
+      'evilexample.com',
+      'evil-example.com',
+      'example.com.evil',
+      'a.example.com.evil',
+      'a.example.co',
+      '',
+    ]) {
       expect(pick(table, 'GET', '/x', host), host).toBe(404);
     }
   });

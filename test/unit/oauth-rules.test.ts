@@ -29,7 +29,8 @@ describe('PKCE (RFC 7636, S256 only)', () => {
   });
   it('refuses a wrong, missing, short, long or non-unreserved verifier', () => {
     const c = s256(VERIFIER);
-    for (const v of [undefined, '', VERIFIER.slice(0, 42), VERIFIER + 'x', 'a'.repeat(129), VERIFIER.replace('d', '+'), c]) expect(verifierMatches(c, v)).toBe(false);
+    for (const v of [undefined, '', VERIFIER.slice(0, 42), VERIFIER + 'x', 'a'.repeat(129), VERIFIER.replace('d', '+'), c])
+      expect(verifierMatches(c, v)).toBe(false);
     expect(verifierMatches(c, VERIFIER)).toBe(true);
   });
 });
@@ -77,15 +78,31 @@ describe('redirect URIs: exact match, loopback port exception only', () => {
 });
 
 describe('client authentication (RFC 6749 §2.3.1)', async () => {
-  const client = (over: Partial<OAuthClient>): OAuthClient => ({ id: 'c', name: 'c', redirectUris: [], postLogoutRedirectUris: [], consent: true, scopes: [], grants: ['client_credentials'], secret: null, secretHash: null, ...over });
+  const client = (over: Partial<OAuthClient>): OAuthClient => ({
+    id: 'c',
+    name: 'c',
+    redirectUris: [],
+    postLogoutRedirectUris: [],
+    consent: true,
+    scopes: [],
+    grants: ['client_credentials'],
+    secret: null,
+    secretHash: null,
+    ...over,
+  });
   const registry = new Map<string, OAuthClient>([
     ['spa', client({ id: 'spa' })],
     ['svc', client({ id: 'svc', secret: 's3cret:with/odd+chars' })],
     ['hashed', client({ id: 'hashed', secretHash: await hashPassword('hashed-secret') })],
   ]);
-  const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` });
+  const basic = (id: string, secret: string) => ({
+    authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+  });
   const fails = async (p: Promise<unknown>, reason: string, challenge: boolean) => {
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe('invalid_client');
     expect((err as GatewayError).status).toBe(401);
@@ -116,7 +133,7 @@ describe('client authentication (RFC 6749 §2.3.1)', async () => {
 
 describe('scopes (SPEC §8)', () => {
   const allowed = ['openid', 'profile', 'email', 'orders:read', 'orders:write'];
-  it('no scope asks for all of the client\'s scopes; duplicates collapse', () => {
+  it("no scope asks for all of the client's scopes; duplicates collapse", () => {
     expect(requestedScopes(undefined, allowed)).toEqual(allowed);
     expect(requestedScopes('openid openid email', allowed)).toEqual(['openid', 'email']);
   });
@@ -149,7 +166,13 @@ describe('at_hash (OIDC Core §3.1.3.6)', () => {
 });
 
 describe('claims released by scope (OIDC Core §5.4)', () => {
-  const user = { username: 'alice@example.com', password: 'x', roles: [], scope: '', fields: { name: 'Alice', email: 'alice@example.com', phone_number: '+1', tenant: 'acme' } };
+  const user = {
+    username: 'alice@example.com',
+    password: 'x',
+    roles: [],
+    scope: '',
+    fields: { name: 'Alice', email: 'alice@example.com', phone_number: '+1', tenant: 'acme' },
+  };
   it('profile and email release their claims only; preferred_username defaults to the username', () => {
     expect(scopedClaims(user, ['openid'])).toEqual({});
     expect(scopedClaims(user, ['openid', 'profile'])).toEqual({ name: 'Alice', preferred_username: 'alice@example.com' });

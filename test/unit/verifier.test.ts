@@ -33,9 +33,33 @@ describe('preflight', () => {
       ['padded signature', () => preflight(`${h}.${p}.${s}=`, 8192), 'malformed'],
       ['trailing-bit sibling', () => preflight(`${h}.${p}.${trailingBitSibling(s) as string}`, 8192), 'bad_signature_encoding'],
       ['one byte over the limit', () => preflight(token, token.length - 1), 'token_too_large'],
-      ['embedded jwk', () => preflight(withHeader(token, (x) => (x.jwk = attacker.publicJwk)), 8192), 'embedded_key_header'],
-      ['cty JWT', () => preflight(withHeader(token, (x) => (x.cty = 'JWT')), 8192), 'nested_jwt'],
-      ['refresh typ', () => preflight(withHeader(token, (x) => (x.typ = 'refresh+jwt')), 8192), 'refresh_token_as_access'],
+      [
+        'embedded jwk',
+        () =>
+          preflight(
+            withHeader(token, (x) => (x.jwk = attacker.publicJwk)),
+            8192,
+          ),
+        'embedded_key_header',
+      ],
+      [
+        'cty JWT',
+        () =>
+          preflight(
+            withHeader(token, (x) => (x.cty = 'JWT')),
+            8192,
+          ),
+        'nested_jwt',
+      ],
+      [
+        'refresh typ',
+        () =>
+          preflight(
+            withHeader(token, (x) => (x.typ = 'refresh+jwt')),
+            8192,
+          ),
+        'refresh_token_as_access',
+      ],
       ['array payload', () => preflight(`${h}.${seg('[]')}.${s}`, 8192), 'bad_payload'],
       ['header without alg', () => preflight(`${seg('{"kid":"x"}')}.${p}.${s}`, 8192), 'bad_header'],
     ];

@@ -59,8 +59,14 @@ function fakeResponse(): { res: ServerResponse; status: () => number; headers: (
 describe('web pages: the built-in templates', () => {
   it('are the files in src/web/templates (run node tools/web-templates.mjs after editing them)', () => {
     const dir = new URL('../../src/web/templates/', import.meta.url);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.hbs')).sort();
-    expect(files).toEqual(Object.keys(BUILT_IN_TEMPLATES).map((n) => `${n}.hbs`).sort());
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.hbs'))
+      .sort();
+    expect(files).toEqual(
+      Object.keys(BUILT_IN_TEMPLATES)
+        .map((n) => `${n}.hbs`)
+        .sort(),
+    );
     for (const [name, text] of Object.entries(BUILT_IN_TEMPLATES)) expect(readFileSync(new URL(`${name}.hbs`, dir), 'utf8'), name).toBe(text);
     expect(readFileSync(new URL('styles.css', dir), 'utf8')).toBe(BUILT_IN_STYLES);
   });
@@ -98,7 +104,9 @@ describe('web pages: the built-in templates', () => {
     expect(html).not.toContain('role="alert"');
     // no flow: the field is still there, empty; an optional field may be given as undefined
     expect(pages.render('sign-in', { csrf: 'c' })).toContain('<input type="hidden" name="flow" value="">');
-    expect(pages.render('sign-in', { csrf: 'c', flow: undefined, error: undefined, retryAfter: undefined, client: undefined })).toBe(pages.render('sign-in', { csrf: 'c' }));
+    expect(pages.render('sign-in', { csrf: 'c', flow: undefined, error: undefined, retryAfter: undefined, client: undefined })).toBe(
+      pages.render('sign-in', { csrf: 'c' }),
+    );
   });
 
   it('sign-in: the generic error keeps the username and moves the focus to the password', () => {
@@ -172,7 +180,12 @@ describe('web pages: the built-in templates', () => {
     expect(html).toContain('<h1>You don&#x27;t have access to this page</h1>');
     expect(html).toContain('<a class="button primary" href="/">Go to the start page</a>');
     expect(html).toContain('<code>rid-1</code>');
-    const invalid = pages.render('error', { status: 400, title: 'This sign-in link is invalid or expired', message: 'Start again from the page you wanted.', link: { href: '/auth/sign-in', text: 'Sign in again' } });
+    const invalid = pages.render('error', {
+      status: 400,
+      title: 'This sign-in link is invalid or expired',
+      message: 'Start again from the page you wanted.',
+      link: { href: '/auth/sign-in', text: 'Sign in again' },
+    });
     expect(invalid).toContain('<a class="button primary" href="/auth/sign-in">Sign in again</a>');
     expect(invalid).not.toContain('Request ID');
     expect(pages.render('error', { ...TYPICAL.error, link: undefined, requestId: undefined })).toContain('href="/">Go to the start page</a>');
@@ -223,7 +236,14 @@ describe('web pages: every value from a user or a client is escaped', () => {
   ];
 
   it.each(HOSTILE)('%s never appears raw, only escaped', (payload) => {
-    const escaped = payload.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;').replace(/`/g, '&#x60;').replace(/=/g, '&#x3D;');
+    const escaped = payload
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&#x27;')
+      .replace(/`/g, '&#x60;')
+      .replace(/=/g, '&#x3D;');
     for (const [page, data] of hostileData(payload)) {
       const html = renderAny(page, data);
       expect(html.includes(payload), `${page}: raw payload in page`).toBe(false);
@@ -266,7 +286,9 @@ describe('web pages: operator overrides', () => {
     });
     const custom = createPages({ templatesDir: dir });
     const signIn = custom.render('sign-in', { csrf: '<x>', client: 'A&B' });
-    expect(signIn).toBe(`<!doctype html><html><head><title>Log in - Acme</title><style>${BUILT_IN_STYLES}</style></head><body class="acme"><p class="acme">Acme login for A&amp;B</p><input type="hidden" name="csrf" value="&lt;x&gt;"></body></html>`);
+    expect(signIn).toBe(
+      `<!doctype html><html><head><title>Log in - Acme</title><style>${BUILT_IN_STYLES}</style></head><body class="acme"><p class="acme">Acme login for A&amp;B</p><input type="hidden" name="csrf" value="&lt;x&gt;"></body></html>`,
+    );
     // the consent page is the built-in one, inside the operator's layout
     const consent = custom.render('consent', TYPICAL.consent);
     expect(consent).toContain('<title>Allow access - Acme</title>');
@@ -312,7 +334,9 @@ describe('web pages: operator overrides', () => {
 
   it('a misspelt page file, a missing folder and a stylesheet that closes its element are errors', () => {
     const dir = folder({ 'signin.hbs': 'x' });
-    expect(() => createPages({ templatesDir: dir })).toThrow(`templates: ${join(dir, 'signin.hbs')}: not a page Gatehouse renders (expected one of layout.hbs, sign-in.hbs,`);
+    expect(() => createPages({ templatesDir: dir })).toThrow(
+      `templates: ${join(dir, 'signin.hbs')}: not a page Gatehouse renders (expected one of layout.hbs, sign-in.hbs,`,
+    );
     expect(() => createPages({ templatesDir: join(dir, 'nope') })).toThrow(`templates: ${join(dir, 'nope')}: cannot read the folder`);
     const css = folder({ 'styles.css': 'a{}</STYLE><script>alert(1)</script>' });
     expect(() => createPages({ templatesDir: css })).toThrow(`templates: ${join(css, 'styles.css')}: must not contain "</style"`);
@@ -352,7 +376,10 @@ describe('sendPage: the headers of SPEC §7', () => {
 
   it('adds form-action origins, and extra headers that cannot replace the security ones', () => {
     const r = fakeResponse();
-    sendPage(r.res, 429, 'x', { formAction: ['https://client.example', 'http://127.0.0.1:5173', 'com.example.app:'], headers: { 'Retry-After': '30', 'Cache-Control': 'public, max-age=3600', 'Content-Security-Policy': "default-src *" } });
+    sendPage(r.res, 429, 'x', {
+      formAction: ['https://client.example', 'http://127.0.0.1:5173', 'com.example.app:'],
+      headers: { 'Retry-After': '30', 'Cache-Control': 'public, max-age=3600', 'Content-Security-Policy': 'default-src *' },
+    });
     expect(r.headers()['retry-after']).toBe('30');
     expect(r.headers()['cache-control']).toBe('no-store');
     expect(r.headers()['content-security-policy']).toContain("form-action 'self' https://client.example http://127.0.0.1:5173 com.example.app:;");
@@ -360,7 +387,18 @@ describe('sendPage: the headers of SPEC §7', () => {
   });
 
   it('refuses form-action sources that are not origins (no CSP injection through a redirect URI)', () => {
-    for (const bad of ['https://client.example/callback', "https://a.example; script-src 'unsafe-inline'", 'https://a.example https://b.example', '*', "'unsafe-inline'", 'javascript:', 'data:', 'https:', 'HTTP:', ''])
+    for (const bad of [
+      'https://client.example/callback',
+      "https://a.example; script-src 'unsafe-inline'",
+      'https://a.example https://b.example',
+      '*',
+      "'unsafe-inline'",
+      'javascript:',
+      'data:',
+      'https:',
+      'HTTP:',
+      '',
+    ])
       expect(() => pageCsp(pages.stylesHash(), [bad]), bad).toThrow(/formAction entries must be origins or schemes/);
     expect(() => pageCsp('sha256-abc')).toThrow(/styleHash must be/);
   });

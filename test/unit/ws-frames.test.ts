@@ -14,7 +14,19 @@ function frame(payloadLength: number, masked = false, opcode = 0x2, fin = true):
 }
 
 describe('FrameBoundary: where the upstream byte stream stands', () => {
-  const frames = [frame(0), frame(5), frame(125), frame(126), frame(300, true), frame(65535), frame(65536), frame(70000, true), frame(3, false, 0x9), frame(10, false, 0x1, false), frame(4, false, 0x0)];
+  const frames = [
+    frame(0),
+    frame(5),
+    frame(125),
+    frame(126),
+    frame(300, true),
+    frame(65535),
+    frame(65536),
+    frame(70000, true),
+    frame(3, false, 0x9),
+    frame(10, false, 0x1, false),
+    frame(4, false, 0x0),
+  ];
 
   it('is at a boundary exactly after each whole frame, however the stream is cut into chunks', () => {
     const stream = Buffer.concat(frames);

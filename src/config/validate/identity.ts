@@ -2,7 +2,16 @@ import { DEFAULTS, type GatehouseConfig } from '../schema.js';
 import type { Obj, Reader } from './reader.js';
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-const RESERVED_IDENTITY_HEADERS = new Set(['authorization', 'host', 'connection', 'content-length', 'transfer-encoding', 'cookie', 'x-forwarded-for', 'x-request-id']);
+const RESERVED_IDENTITY_HEADERS = new Set([
+  'authorization',
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'cookie',
+  'x-forwarded-for',
+  'x-request-id',
+]);
 
 /** `identity:` — the headers that carry the caller's identity upstream. */
 export function readIdentity(r: Reader, raw: unknown): GatehouseConfig['identity'] {
@@ -10,7 +19,10 @@ export function readIdentity(r: Reader, raw: unknown): GatehouseConfig['identity
   const headers: Record<string, string> = {};
   if (id.headers === undefined || id.headers === null) Object.assign(headers, DEFAULTS.identity.headers);
   else {
-    const h = typeof id.headers === 'object' && !Array.isArray(id.headers) ? (id.headers as Obj) : (r.fail('identity.headers', 'must be a mapping of header name to claim'), {});
+    const h =
+      typeof id.headers === 'object' && !Array.isArray(id.headers)
+        ? (id.headers as Obj)
+        : (r.fail('identity.headers', 'must be a mapping of header name to claim'), {});
     const seen = new Set<string>();
     for (const [name, claim] of Object.entries(h)) {
       const p = `identity.headers.${name}`;

@@ -35,7 +35,10 @@ export function validateConfig(raw: unknown): { config: GatehouseConfig | null; 
   const trustedIssuers = readTrustedIssuers(r, root.trustedIssuers, verify, issuer);
   const revocation = readRevocation(r, root.revocation);
   if (server.workers !== 1 && revocation.store === 'memory') {
-    r.fail('server.workers', 'more than one worker needs revocation.store: redis (the memory store lives in one process, so a revocation would reach only one worker)');
+    r.fail(
+      'server.workers',
+      'more than one worker needs revocation.store: redis (the memory store lives in one process, so a revocation would reach only one worker)',
+    );
   }
   const identity = readIdentity(r, root.identity);
   const log = readLog(r, root.log);

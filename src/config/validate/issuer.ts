@@ -27,7 +27,8 @@ export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = 
     },
   };
   if (issuer.throttle.windowMs < 1000) r.fail('issuer.throttle.window', 'must be at least 1s');
-  if (issuer.iss && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer.iss)) r.fail('issuer.iss', 'must be an http(s) URL (the token service publishes its endpoints under it)');
+  if (issuer.iss && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer.iss))
+    r.fail('issuer.iss', 'must be an http(s) URL (the token service publishes its endpoints under it)');
   if (issuer.accessTokenTtlMs < 1000) r.fail('issuer.accessTokenTtl', 'must be at least 1s');
   if (issuer.refreshTokenTtlMs < 1000) r.fail('issuer.refreshTokenTtl', 'must be at least 1s');
   return issuer;

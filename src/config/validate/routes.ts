@@ -95,14 +95,20 @@ function authRule(r: Reader, value: unknown, path: string): AuthRule {
         if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
           const c = val as Obj;
           const keys = Object.keys(c);
-          if (keys.length === 1 && keys[0] === 'contains' && ['string', 'number', 'boolean'].includes(typeof c.contains)) claims[k] = { contains: c.contains as string | number | boolean };
-          else r.fail(`${path}.claims.${k}`, 'must be a string, number, boolean or list of them to equal, or { contains: value } for a list claim that must include it');
+          if (keys.length === 1 && keys[0] === 'contains' && ['string', 'number', 'boolean'].includes(typeof c.contains))
+            claims[k] = { contains: c.contains as string | number | boolean };
+          else
+            r.fail(
+              `${path}.claims.${k}`,
+              'must be a string, number, boolean or list of them to equal, or { contains: value } for a list claim that must include it',
+            );
         } else if (!isClaimValue(val)) r.fail(`${path}.claims.${k}`, 'must be a string, number, boolean or list of them, or { contains: value }');
         else claims[k] = val;
       }
   }
   const rule = { mode: 'required' as const, roles: r.strList(o.roles, `${path}.roles`, []), scopes: r.strList(o.scopes, `${path}.scopes`, []), claims };
-  if (rule.roles.length === 0 && rule.scopes.length === 0 && Object.keys(claims).length === 0) r.fail(path, 'needs at least one of roles, scopes, claims (or use "required")');
+  if (rule.roles.length === 0 && rule.scopes.length === 0 && Object.keys(claims).length === 0)
+    r.fail(path, 'needs at least one of roles, scopes, claims (or use "required")');
   return rule;
 }
 

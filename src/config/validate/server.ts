@@ -4,7 +4,21 @@ import type { Reader } from './reader.js';
 
 /** `server:` — the main listener, its timeouts, workers, trusted proxies. */
 export function readServer(r: Reader, raw: unknown): GatehouseConfig['server'] {
-  const s = r.obj(raw, 'server', ['listen', 'workers', 'trustedProxies', 'maxHeaderBytes', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout', 'shutdownTimeout', 'maxConnectionsPerUpstream', 'tls', 'publicUrl']) ?? {};
+  const s =
+    r.obj(raw, 'server', [
+      'listen',
+      'workers',
+      'trustedProxies',
+      'maxHeaderBytes',
+      'upstreamTimeout',
+      'headersTimeout',
+      'requestTimeout',
+      'keepAliveTimeout',
+      'shutdownTimeout',
+      'maxConnectionsPerUpstream',
+      'tls',
+      'publicUrl',
+    ]) ?? {};
   let workers: number | 'auto' = DEFAULTS.server.workers;
   if (s.workers === 'auto') workers = 'auto';
   else workers = r.int(s.workers, 'server.workers', DEFAULTS.server.workers, 1, 256);
@@ -48,7 +62,8 @@ function publicUrl(r: Reader, raw: unknown): string | null {
   const s = r.httpUrl(raw, 'server.publicUrl');
   if (s === null) return null;
   const url = new URL(s);
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return r.fail('server.publicUrl', 'must be an origin like https://app.example (no path, query or fragment)');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    return r.fail('server.publicUrl', 'must be an origin like https://app.example (no path, query or fragment)');
   return url.origin;
 }
 

@@ -16,13 +16,18 @@ export function readSessions(r: Reader, raw: unknown, server: GatehouseConfig['s
   if (!issuer?.users) r.fail('sessions', 'needs issuer.users: the sign-in page checks passwords against the users file');
   const publicUrl = server.publicUrl;
   let secure = true;
-  if (publicUrl === null) r.fail('server.publicUrl', 'is required with sessions: the origin browsers use (e.g. https://app.example), for redirects, cookies and CSRF checks');
+  if (publicUrl === null)
+    r.fail('server.publicUrl', 'is required with sessions: the origin browsers use (e.g. https://app.example), for redirects, cookies and CSRF checks');
   else if (publicUrl.startsWith('http:')) {
     if (isLoopbackHost(new URL(publicUrl).hostname)) secure = false;
-    else r.fail('server.publicUrl', 'must be https with sessions (plain http only on a loopback address, for development): a session cookie must never travel in clear text');
+    else
+      r.fail(
+        'server.publicUrl',
+        'must be https with sessions (plain http only on a loopback address, for development): a session cookie must never travel in clear text',
+      );
   }
   const cookie = r.str(s.cookie, 'sessions.cookie', secure ? '__Host-gatehouse' : 'gatehouse') ?? '__Host-gatehouse';
-  if (!COOKIE_NAME.test(cookie)) r.fail('sessions.cookie', 'must be a cookie name: letters, digits and !#$%&\'*+-.^_`|~, at most 64 characters');
+  if (!COOKIE_NAME.test(cookie)) r.fail('sessions.cookie', "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64 characters");
   if (cookie.startsWith('__Host-') && !secure) r.fail('sessions.cookie', 'a __Host- cookie needs https: use another name with a plain-http publicUrl');
   const idleTtlMs = r.duration(s.idleTtl, 'sessions.idleTtl', '30m');
   const absoluteTtlMs = r.duration(s.absoluteTtl, 'sessions.absoluteTtl', '12h');

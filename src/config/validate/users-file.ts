@@ -29,7 +29,8 @@ export function parseUsersFile(text: string, isPasswordHash: HashCheck): { users
 
 export function validateUsers(raw: unknown, isPasswordHash: HashCheck): { users: User[]; problems: ConfigProblem[] } {
   const r = createReader();
-  if (!raw || typeof raw !== 'object' || !Array.isArray((raw as { users?: unknown }).users)) return { users: [], problems: [{ path: 'users', message: 'must be a list' }] };
+  if (!raw || typeof raw !== 'object' || !Array.isArray((raw as { users?: unknown }).users))
+    return { users: [], problems: [{ path: 'users', message: 'must be a list' }] };
   const root = r.obj(raw, '', ['users']) ?? {};
   const byName = new Map<string, User>();
   (root.users as unknown[]).forEach((entry, i) => {
@@ -56,7 +57,16 @@ export function validateUsers(raw: unknown, isPasswordHash: HashCheck): { users:
       else r.fail(r.join(p, k), 'must be a string, number, boolean or list of strings');
     }
     if (username) {
-      byName.set(username, Object.freeze({ username, password: String(u.password), roles: Object.freeze(Array.isArray(roles) ? [...(roles as string[])] : []), scope: typeof u.scope === 'string' ? u.scope : '', fields: Object.freeze(fields) }));
+      byName.set(
+        username,
+        Object.freeze({
+          username,
+          password: String(u.password),
+          roles: Object.freeze(Array.isArray(roles) ? [...(roles as string[])] : []),
+          scope: typeof u.scope === 'string' ? u.scope : '',
+          fields: Object.freeze(fields),
+        }),
+      );
     }
   });
   return r.problems.length > 0 ? { users: [], problems: r.problems } : { users: [...byName.values()], problems: [] };

@@ -10,8 +10,10 @@ export function readAlgorithms(r: Reader, v: unknown, path: string, fallback: re
     nonEmpty: true,
     each: (alg, p) => {
       if (alg.toLowerCase() === 'none') r.fail(p, '"none" is never allowed: unsigned tokens prove nothing');
-      else if (/^HS\d+$/i.test(alg)) r.fail(p, `${alg} is not supported: shared-secret HMAC tokens let anyone holding the secret mint identities; use ES256, EdDSA, RS256 or PS256`);
-      else if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) r.fail(p, `unsupported algorithm (supported: ${SUPPORTED_ALGORITHMS.join(', ')}; names are case-sensitive)`);
+      else if (/^HS\d+$/i.test(alg))
+        r.fail(p, `${alg} is not supported: shared-secret HMAC tokens let anyone holding the secret mint identities; use ES256, EdDSA, RS256 or PS256`);
+      else if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg))
+        r.fail(p, `unsupported algorithm (supported: ${SUPPORTED_ALGORITHMS.join(', ')}; names are case-sensitive)`);
       else also?.(alg, p);
     },
   });

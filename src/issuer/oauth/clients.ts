@@ -30,7 +30,9 @@ export interface ClientCredentials {
 
 /** 401 invalid_client; with the Basic challenge when the client tried Basic (RFC 6749 §5.2). */
 export const invalidClient = (reason: string, basic: boolean) =>
-  new GatewayError('invalid_client', reason, { headers: { 'cache-control': 'no-store', ...(basic ? { 'www-authenticate': 'Basic realm="gatehouse", charset="UTF-8"' } : {}) } });
+  new GatewayError('invalid_client', reason, {
+    headers: { 'cache-control': 'no-store', ...(basic ? { 'www-authenticate': 'Basic realm="gatehouse", charset="UTF-8"' } : {}) },
+  });
 
 /**
  * RFC 6749 §2.3.1: `client_secret_basic` (credentials form-urlencoded, then
@@ -53,7 +55,8 @@ export function readClientCredentials(headers: IncomingHttpHeaders, params: Reco
     } catch {
       throw invalidClient('bad_basic_credentials', true);
     }
-    if (params.client_id !== undefined && params.client_id !== id) throw invalidRequest('client_id does not match the authenticated client', 'client_id_mismatch');
+    if (params.client_id !== undefined && params.client_id !== id)
+      throw invalidRequest('client_id does not match the authenticated client', 'client_id_mismatch');
     return { id, secret, method: 'client_secret_basic' };
   }
   if (params.client_id === undefined || params.client_id === '') return null;

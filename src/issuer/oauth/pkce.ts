@@ -13,7 +13,8 @@ const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
  */
 export function checkChallenge(challenge: string | undefined, method: string | undefined): string | null {
   if (challenge === undefined || challenge === '') return 'code_challenge is required (PKCE with S256)';
-  if (method !== 'S256') return method === undefined || method === '' ? 'code_challenge_method must be S256' : `code_challenge_method ${method} is not supported; use S256`;
+  if (method !== 'S256')
+    return method === undefined || method === '' ? 'code_challenge_method must be S256' : `code_challenge_method ${method} is not supported; use S256`;
   if (!CHALLENGE.test(challenge)) return 'code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)';
   return null;
 }

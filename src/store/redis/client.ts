@@ -26,7 +26,12 @@ export function createClient(cfg: RedisConfig): Client {
     autoResubscribe: true,
   };
   if (cfg.cluster) {
-    return new Cluster(cfg.cluster.map(hostPort), { lazyConnect: true, enableOfflineQueue: false, redisOptions: base, clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000) });
+    return new Cluster(cfg.cluster.map(hostPort), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      redisOptions: base,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+    });
   }
   if (cfg.sentinels) {
     return new Redis({ ...base, sentinels: cfg.sentinels.map(hostPort), name: cfg.sentinelName ?? 'mymaster' });
