@@ -110,8 +110,14 @@ export function runWrk({ url, seconds, args, cpus }) {
     child.once('close', (code, signal) => {
       running = null;
       if (code !== 0) return reject(new Error(`wrk ${url} ${args.join(' ')} exited ${signal ?? code}: ${err.trim() || out.trim()}`));
+      // wrk that cannot open or run its Lua script says so on stderr and measures on without it (exit 0):
+      // a row that sent no tokens must not become a figure
+      if (err.trim() !== '') return reject(new Error(`wrk ${url} ${args.join(' ')}: ${err.trim()}`));
       try {
-        resolve({ ...parseWrk(out), stderr: err.trim() });
+        const parsed = parseWrk(out);
+        if (env.BENCH_WRK_DYNAMIC && parsed.tokens === null)
+          return reject(new Error(`wrk ${url}: the Lua script printed no "tokens" line (did it run?):\n${out}`));
+        resolve(parsed);
       } catch (e) {
         reject(e);
       }
