@@ -39,6 +39,23 @@ export function createClient(cfg: RedisConfig): Client {
   return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', base);
 }
 
+/**
+ * Where the store connects, as an operator wrote it, for log lines and
+ * /readyz: the URL without its password, or the sentinel or cluster addresses.
+ */
+export function describeTarget(cfg: RedisConfig): string {
+  if (cfg.cluster) return `cluster ${cfg.cluster.join(',')}`;
+  if (cfg.sentinels) return `sentinels ${cfg.sentinels.join(',')} (master ${cfg.sentinelName ?? 'mymaster'})`;
+  const url = cfg.url ?? 'redis://127.0.0.1:6379';
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
 /** Starts connecting; failures are left to the retry strategy and the 'error'/'close' handlers. */
 export function connect(c: Client): void {
   void (c instanceof Cluster ? c.connect() : c.connect()).catch(() => {});

@@ -2,7 +2,7 @@ import type { RedisConfig } from '../../config/schema.js';
 import type { Logger } from '../../observe/log.js';
 import { RevocationMirror } from '../mirror.js';
 import type { Counter, RevocationStore, RevokedBy, RotateResult, SessionStore, StoreState, TokenRef } from '../types.js';
-import { connect, createClient, disconnect, execResult, type Client } from './client.js';
+import { connect, createClient, describeTarget, disconnect, execResult, type Client } from './client.js';
 import { keysFor, withScripts, type Keys, type RevocationEvent, type ScriptCommands } from './scripts.js';
 import { MirrorSync } from './sync.js';
 
@@ -48,6 +48,7 @@ export class RedisStore implements RevocationStore, SessionStore {
       reconcileEveryMs: opts.reconcileEveryMs ?? 10_000,
       heartbeatEveryMs: opts.heartbeatEveryMs ?? 1000,
       onError: opts.onError,
+      target: describeTarget(opts.config),
     });
   }
 

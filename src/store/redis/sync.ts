@@ -17,7 +17,13 @@ export interface MirrorSyncOptions {
   reconcileEveryMs: number;
   heartbeatEveryMs: number;
   onError?: ((kind: string) => void) | undefined;
+  /** where the store connects (password redacted), named in log lines and /readyz */
+  target: string;
 }
+
+/** Reports of an unreachable Redis are spaced out: at once, then after 2, 4, 8 ... s, at most every 60 s. */
+const FIRST_REPORT_GAP_MS = 2000;
+const MAX_REPORT_GAP_MS = 60_000;
 
 /**
  * Keeps the local mirror fresh and knows whether it can be trusted. The
@@ -36,12 +42,19 @@ export class MirrorSync {
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
+  /** unreachable reports: when the next one may be logged, and the gap after it */
+  private nextReportAt = 0;
+  private reportGapMs = FIRST_REPORT_GAP_MS;
+  private downSince = 0;
 
   constructor(private readonly opts: MirrorSyncOptions) {
     const { client, sub, keys } = opts;
     for (const c of [client, sub]) {
-      c.on('error', (err: Error) => this.markDown(`Redis error: ${err.message}`));
-      c.on('close', () => this.markDown('Redis connection closed'));
+      c.on('error', (err: Error) => this.connectionFailed(c, err));
+      // a close after a connection error keeps that error's cause as the reason
+      c.on('close', () => {
+        if (this.healthy) this.markDown(`Redis connection to ${opts.target} closed`);
+      });
     }
     client.on('ready', () => void this.reconcile());
     sub.on('ready', () => {
@@ -137,7 +150,10 @@ export class MirrorSync {
         inRedis.s.add(sub);
       }
       await this.writeBack(inRedis, now);
-      if (!this.synced || !this.healthy) this.opts.logger.info('revocation store: Redis in sync');
+      if (!this.synced || !this.healthy) this.opts.logger.info({ redis: this.opts.target }, `revocation store: Redis in sync (${this.opts.target})`);
+      this.nextReportAt = 0;
+      this.reportGapMs = FIRST_REPORT_GAP_MS;
+      this.downSince = 0;
       this.synced = true;
       this.healthy = true;
     } catch (err) {
@@ -167,8 +183,32 @@ export class MirrorSync {
       await client.ping();
       if (!this.healthy && client.status === 'ready') await this.reconcile();
     } catch (err) {
-      this.markDown(`Redis not answering: ${(err as Error).message}`);
+      // while the connection is down its own error names the cause: ioredis' "stream isn't writeable" would hide it
+      if (client.status === 'ready') this.markDown(`Redis at ${this.opts.target} not answering: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A connection error: while Redis cannot be reached (at start or after an
+   * outage) one line names the address and the cause, repeated with growing
+   * gaps while ioredis keeps reconnecting; /readyz says the same.
+   */
+  private connectionFailed(c: Client, err: Error): void {
+    if (this.closed) return;
+    const cause = err.message || err.name;
+    if (c.status === 'ready') return this.markDown(`Redis error at ${this.opts.target}: ${cause}`);
+    const now = Date.now();
+    if (this.downSince === 0) this.downSince = now;
+    this.markDown(`Redis unreachable at ${this.opts.target}: ${cause}`);
+    if (now < this.nextReportAt) return;
+    const down = Math.round((now - this.downSince) / 1000);
+    const next = Math.round(this.reportGapMs / 1000);
+    this.opts.logger.error(
+      { redis: this.opts.target, cause },
+      `revocation store: Redis unreachable at ${this.opts.target} (${cause}); ${down > 0 ? `down ${down} s, ` : ''}retrying, next report in ${next} s`,
+    );
+    this.nextReportAt = now + this.reportGapMs;
+    this.reportGapMs = Math.min(this.reportGapMs * 2, MAX_REPORT_GAP_MS);
   }
 
   private markDown(reason: string): void {
