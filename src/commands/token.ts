@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
@@ -27,7 +28,12 @@ export async function token(args: string[]): Promise<number> {
     err('gatehouse token: the config has no issuer section, so there is no signing key');
     return 1;
   }
-  const key = await loadKeyFile(config.issuer.signingKeys[0]!.file, { requirePrivate: true });
+  const keyFile = config.issuer.signingKeys[0]!.file;
+  if (!existsSync(keyFile)) {
+    err(`gatehouse token: ${keyFile}: no such file; create one with: gatehouse keygen > ${keyFile} (npm start --demo creates it too)`);
+    return 1;
+  }
+  const key = await loadKeyFile(keyFile, { requirePrivate: true });
   const ttlMs = values.ttl ? parseDuration(values.ttl) : config.issuer.accessTokenTtlMs;
   if (ttlMs === null) {
     err('gatehouse token: --ttl must be a duration like 15m');

@@ -319,6 +319,25 @@ describe('gatehouse token', () => {
     expect((await fetch(`${url}/admin/stats`, { headers: { authorization: `Bearer ${other.stdout.trim()}` } })).status).toBe(403);
     expect((await fetch(`${url}/admin/stats`)).status).toBe(401);
   });
+
+  it('keeps --claim values typed: numbers, booleans and JSON stay what they are, the rest is a string', async () => {
+    const signing = writeJwkFile((await makeKey('ES256', 'claim-key')).privateJwk, dir);
+    const file = writeConfig({ ...gatewayConfig(await deadPort(), await deadPort()), issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: signing }] } });
+    const r = await runCli(['token', '-c', file, '--sub', 'c', '--claim', 'n=5', '--claim', 'b=true', '--claim', 's=abc', '--claim', 'z=007']);
+    expect(r.code).toBe(0);
+    const claims = JSON.parse(Buffer.from(r.stdout.trim().split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ n: 5, b: true, s: 'abc', z: '007', sub: 'c' });
+  });
+
+  it('a missing signing key file: one line naming the file and the keygen command, exit 1, nothing on stdout', async () => {
+    const missing = join(dir, 'not-there.jwk.json');
+    const file = writeConfig({ ...gatewayConfig(await deadPort(), await deadPort()), issuer: { iss: ISS, audience: 'api', signingKeys: [{ file: missing }] } });
+    const r = await runCli(['token', '-c', file, '--sub', 'c']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toBe(`gatehouse token: ${missing}: no such file; create one with: gatehouse keygen > ${missing} (npm start --demo creates it too)`);
+    expect(existsSync(missing)).toBe(false);
+  });
 });
 
 describe('gatehouse start: signals', () => {
