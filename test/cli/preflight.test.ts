@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -390,6 +391,30 @@ describe('the shipped config/gatehouse.yaml', () => {
       expect(existsSync(join(cwd, 'config/keys/dev-es256.jwk.json'))).toBe(true);
       demo.child.kill('SIGTERM');
       expect(await demo.exited).toEqual({ code: 0, signal: null });
+    });
+
+    it("README's quick start works as printed: its TOKEN=$(...) line puts an access token in $TOKEN that /api/orders accepts", async () => {
+      const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+      const line = /^TOKEN=\$\(curl[^\n]*\\\n[^\n]*\\\n[^\n]*\)/m.exec(readme)?.[0];
+      expect(line, 'README shows a copy-paste TOKEN=$(...) line').toBeDefined();
+      const cwd = freshClone();
+      const upstream = await deadPort();
+      const yaml = join(cwd, 'config/gatehouse.yaml');
+      writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('http://127.0.0.1:3001', `http://127.0.0.1:${upstream}`));
+      const [port, admin] = [await deadPort(), await deadPort()];
+      demo = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], {
+        cwd,
+        env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${admin}` },
+      });
+      await demo.waitFor('stderr', (t) => t.includes(`listening on http://127.0.0.1:${port}`));
+      const script = `${(line as string).replaceAll('127.0.0.1:8080', `127.0.0.1:${port}`)}\nprintf '%s' "$TOKEN"`;
+      const token = await new Promise<string>((resolve, reject) =>
+        execFile('bash', ['-c', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      );
+      expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const api = await fetch(`http://127.0.0.1:${port}/api/orders`, { headers: { authorization: `Bearer ${token}` } });
+      expect(api.status).toBe(200);
+      expect(((await api.json()) as { headers: Record<string, string> }).headers['x-user-id']).toBeDefined();
     });
   });
 });
