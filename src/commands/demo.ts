@@ -61,6 +61,18 @@ export async function prepareDemo(file: string): Promise<void> {
 }
 
 export function printDemoHelp(file: string, base: string): void {
+  // Another config (config/examples/*.yaml): its own opening comment says what to try; the banner below is the shipped demo's.
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    /* printed below */
+  }
+  if (!/^\s*- name: app\b/m.test(text) || !text.includes('alice@example.com')) {
+    const intro = /^(?:#[^\n]*\n)+/.exec(text)?.[0];
+    if (intro) err(`\n${intro.replace(/^# ?/gm, '  ').replaceAll('http://127.0.0.1:8080', base)}`);
+    return;
+  }
   err(`
 Open ${base}/app/ in a browser: you are sent to the sign-in page, then back to the app
 (the echo shows the X-User-* headers Gatehouse added). Demo users: alice@example.com / alice-password

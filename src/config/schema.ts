@@ -54,6 +54,10 @@ export interface IssuerConfig {
   claims: readonly string[];
   /** failed logins allowed per username / per client IP in `windowMs` before 429 */
   throttle: { perUser: number; perIp: number; windowMs: number };
+  /** extra paths for the JSON token API, served in addition to /auth/login, /auth/refresh and /auth/profile (drop-in for existing clients) */
+  endpoints: { login: readonly string[]; refresh: readonly string[]; profile: readonly string[] };
+  /** token responses carry the access token under each of these names (default: access_token) */
+  tokenResponse: { accessTokenFields: readonly string[] };
 }
 
 export interface TrustedIssuerConfig {

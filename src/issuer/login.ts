@@ -48,7 +48,7 @@ export async function authenticateUser(deps: IssuerDeps, ctx: RequestContext, us
   const retryAfter = (c: { count: number; resetIn: number }) => (c.count > 0 ? c.resetIn : window);
   if (u.count + (state.checking.get(userKey) ?? 0) >= perUser) throw tooManyRequests(retryAfter(u), 'throttled_user');
   if (ip.count + (state.checking.get(ipKey) ?? 0) >= perIp) throw tooManyRequests(retryAfter(ip), 'throttled_ip');
-  const user = deps.users?.get(username);
+  const user = deps.users?.find(username);
   state.track([userKey, ipKey], 1);
   let ok: boolean;
   try {

@@ -41,26 +41,42 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
   const route = (path: string, auth: AuthRule, handlers: Record<string, LocalHandler>): CompiledRoute =>
     builtinRoute(`gatehouse:${path}`, path, auth, Object.fromEntries(Object.entries(handlers).map(([m, h]) => [m, counted(path, h)])));
   const tokens = (res: Parameters<LocalHandler>[1], body: TokenResponse) => sendJson(res, 200, body, NO_STORE);
+  /** The JSON API's token responses: the access token under each configured name (SPEC §9); /oauth/token keeps RFC 6749's. */
+  const fields = deps.issuer.tokenResponse.accessTokenFields;
+  const apiTokens = (res: Parameters<LocalHandler>[1], body: TokenResponse) => {
+    const { access_token, ...rest } = body;
+    sendJson(res, 200, { ...Object.fromEntries(fields.map((f) => [f, access_token])), ...rest }, NO_STORE);
+  };
+  const loginHandler: LocalHandler = async (ctx, res) => {
+    const body = await readJsonObject(ctx.req, BODY_LIMIT);
+    apiTokens(res, await login(deps, ctx, body.username ?? body.email, body.password, optionalString(body.scope), false));
+  };
+  const refreshWith = async (ctx: Parameters<LocalHandler>[0], res: Parameters<LocalHandler>[1], body: Record<string, unknown>) => {
+    // SPEC §3: the JSON API answers a bad refresh token 401 (the table's jsonApiStatus), /oauth/token 400.
+    const result = await refresh(deps, ctx, body.refresh_token ?? body.refreshToken, optionalString(body.scope)).catch((err: unknown) => {
+      throw err instanceof GatewayError ? err.forJsonApi() : err;
+    });
+    apiTokens(res, result);
+  };
+  const refreshHandler: LocalHandler = async (ctx, res) => refreshWith(ctx, res, await readJsonObject(ctx.req, BODY_LIMIT));
+  /** An extra login path (e.g. POST /token): a body with a refresh token and no password is a refresh, as such APIs do. */
+  const loginOrRefresh: LocalHandler = async (ctx, res) => {
+    const body = await readJsonObject(ctx.req, BODY_LIMIT);
+    if (body.password === undefined && (body.refresh_token !== undefined || body.refreshToken !== undefined)) return refreshWith(ctx, res, body);
+    apiTokens(res, await login(deps, ctx, body.username ?? body.email, body.password, optionalString(body.scope), false));
+  };
+  const extra = deps.issuer.endpoints;
+  const extraRoutes = [
+    ...extra.login.map((p) => route(p, PUBLIC, { POST: loginOrRefresh })),
+    ...extra.refresh.filter((p) => !extra.login.includes(p)).map((p) => route(p, PUBLIC, { POST: refreshHandler })),
+    ...extra.profile.map((p) => route(p, BEARER, { GET: (ctx, res) => profile(deps, ctx, res) })),
+  ];
 
   const pages = browser ? signInHandlers(deps, browser) : null;
   return [
     ...(pages ? [route('/auth/sign-in', PUBLIC, pages.signIn), route('/auth/sign-out', PUBLIC, pages.signOut)] : []),
-    route('/auth/login', PUBLIC, {
-      POST: async (ctx, res) => {
-        const body = await readJsonObject(ctx.req, BODY_LIMIT);
-        tokens(res, await login(deps, ctx, body.username ?? body.email, body.password, optionalString(body.scope), false));
-      },
-    }),
-    route('/auth/refresh', PUBLIC, {
-      POST: async (ctx, res) => {
-        const body = await readJsonObject(ctx.req, BODY_LIMIT);
-        // SPEC §3: the JSON API answers a bad refresh token 401 (the table's jsonApiStatus), /oauth/token 400.
-        const result = await refresh(deps, ctx, body.refresh_token ?? body.refreshToken, optionalString(body.scope)).catch((err: unknown) => {
-          throw err instanceof GatewayError ? err.forJsonApi() : err;
-        });
-        tokens(res, result);
-      },
-    }),
+    route('/auth/login', PUBLIC, { POST: loginHandler }),
+    route('/auth/refresh', PUBLIC, { POST: refreshHandler }),
     route('/auth/logout', BEARER, { POST: (ctx, res) => logout(deps, ctx, res) }),
     route('/auth/profile', BEARER, { GET: (ctx, res) => profile(deps, ctx, res) }),
     route('/oauth/token', PUBLIC, {
@@ -79,5 +95,6 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
     route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, ctx, res) }),
     route('/.well-known/jwks.json', PUBLIC, { GET: (_ctx, res) => jwks(deps, res) }),
     route('/.well-known/openid-configuration', PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res) }),
+    ...extraRoutes,
   ];
 }

@@ -7,6 +7,8 @@ import { UserDirectory, type User } from './users.js';
 /** What a reader of users needs: the current record of a user. */
 export interface Users {
   get(username: string): User | undefined;
+  /** a login name: a username, else a user's `email` field */
+  find(login: string): User | undefined;
 }
 
 /** The state of a watched users file, for /readyz and metrics. */
@@ -60,6 +62,10 @@ export class WatchedUsers implements Users {
 
   get(username: string): User | undefined {
     return this.dir.get(username);
+  }
+
+  find(login: string): User | undefined {
+    return this.dir.find(login);
   }
 
   state(): UsersFileState {

@@ -20,7 +20,15 @@ export class UsersFileError extends TypeError {
  * unless the file says otherwise.
  */
 export class UserDirectory {
-  private constructor(private readonly byName: ReadonlyMap<string, User>) {}
+  /** users by their `email` field, for APIs that sign in with {"email", "password"} */
+  private readonly byEmail = new Map<string, User>();
+
+  private constructor(private readonly byName: ReadonlyMap<string, User>) {
+    for (const u of byName.values()) {
+      const email = u.fields.email;
+      if (typeof email === 'string' && !this.byEmail.has(email.normalize('NFC'))) this.byEmail.set(email.normalize('NFC'), u);
+    }
+  }
 
   static fromFile(file: string): UserDirectory {
     let text: string;
@@ -40,6 +48,12 @@ export class UserDirectory {
 
   get(username: string): User | undefined {
     return this.byName.get(username.normalize('NFC'));
+  }
+
+  /** The user a login name means: a username, else a user whose `email` field it is (usernames win). */
+  find(login: string): User | undefined {
+    const name = login.normalize('NFC');
+    return this.byName.get(name) ?? this.byEmail.get(name);
   }
 
   get size(): number {

@@ -24,6 +24,34 @@ describe('users file validation (config/validate/users-file.ts)', () => {
     expect(Object.isFrozen(users[0])).toBe(true);
   });
 
+  it('a login name finds a user by username, else by the email field (usernames win); two users with one email are refused', () => {
+    const dir = UserDirectory.fromText(
+      stringify({
+        users: [
+          { username: 'john', password: ARGON, email: 'john@mail.com' },
+          { username: 'ann@mail.com', password: ARGON, email: 'ann@work.example' },
+          { username: 'eve', password: ARGON, email: 'ann@mail.com' },
+        ],
+      }),
+    );
+    expect(dir.find('john@mail.com')?.username).toBe('john');
+    expect(dir.find('john')?.username).toBe('john');
+    expect(dir.find('ann@mail.com')?.username).toBe('ann@mail.com');
+    expect(dir.find('ann@work.example')?.username).toBe('ann@mail.com');
+    expect(dir.find('nobody@mail.com')).toBeUndefined();
+    expect(dir.get('john@mail.com')).toBeUndefined(); // tokens name users by username only
+    expect(
+      lines(
+        stringify({
+          users: [
+            { username: 'a', password: ARGON, email: 'x@y' },
+            { username: 'b', password: ARGON, email: 'x@y' },
+          ],
+        }),
+      ),
+    ).toEqual(['users[1].email: "x@y" is also the email of users[0]']);
+  });
+
   it('reports every problem at once, each at its path in the users file', () => {
     const text = stringify({
       users: [

@@ -1,11 +1,52 @@
 import { DEFAULTS, type IssuerConfig } from '../schema.js';
 import type { Reader } from './reader.js';
 
+/** Fields of a token response an access-token alias may not replace. */
+const RESERVED_FIELDS = new Set(['token_type', 'expires_in', 'refresh_token', 'refresh_expires_in', 'scope', 'id_token']);
+/** Gatehouse's own paths, which an extra endpoint path may not take over. */
+const BUILTIN_PATHS = new Map(
+  [
+    '/auth/login',
+    '/auth/refresh',
+    '/auth/logout',
+    '/auth/profile',
+    '/auth/sign-in',
+    '/auth/sign-out',
+    '/oauth/token',
+    '/oauth/revoke',
+    '/.well-known/jwks.json',
+    '/.well-known/openid-configuration',
+  ].map((p) => [p, `Gatehouse's ${p}`]),
+);
+
+/** A list of extra endpoint paths: absolute, no query, no wildcards. */
+function endpointPaths(r: Reader, v: unknown, path: string): string[] {
+  const list = r.strList(v, path, []);
+  for (const [j, p] of list.entries())
+    if (!/^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*$/.test(p) || p.includes('//') || /(^|\/)\.\.?(\/|$)/.test(p))
+      r.fail(`${path}[${j}]`, `"${p}" must be an absolute path without query, wildcards, '//' or dot segments, e.g. /api/v1/auth/login`);
+  return list;
+}
+
 /** `issuer:` — Gatehouse's own token service; null when the section is absent. Key and users files are read later, by preflight. */
 export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = null): IssuerConfig | null {
   if (raw === undefined || raw === null) return null;
-  const i = r.obj(raw, 'issuer', ['iss', 'audience', 'accessTokenTtl', 'refreshTokenTtl', 'signingKeys', 'users', 'claims', 'throttle']) ?? {};
+  const i =
+    r.obj(raw, 'issuer', [
+      'iss',
+      'audience',
+      'accessTokenTtl',
+      'refreshTokenTtl',
+      'signingKeys',
+      'users',
+      'claims',
+      'throttle',
+      'endpoints',
+      'tokenResponse',
+    ]) ?? {};
   const th = r.obj(i.throttle, 'issuer.throttle', ['perUser', 'perIp', 'window']) ?? {};
+  const ep = r.obj(i.endpoints, 'issuer.endpoints', ['login', 'refresh', 'profile']) ?? {};
+  const tr = r.obj(i.tokenResponse, 'issuer.tokenResponse', ['accessTokenFields']) ?? {};
   const u = i.users === undefined || i.users === null ? null : r.obj(i.users, 'issuer.users', ['file']);
   const usersFile = u ? r.str(u.file, 'issuer.users.file') : null;
   const signingKeys = r.keyRefs(i.signingKeys, 'issuer.signingKeys');
@@ -25,7 +66,27 @@ export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = 
       perIp: r.int(th.perIp, 'issuer.throttle.perIp', DEFAULTS.issuer.throttle.perIp, 1, 1_000_000),
       windowMs: r.duration(th.window, 'issuer.throttle.window', DEFAULTS.issuer.throttle.window),
     },
+    endpoints: {
+      login: endpointPaths(r, ep.login, 'issuer.endpoints.login'),
+      refresh: endpointPaths(r, ep.refresh, 'issuer.endpoints.refresh'),
+      profile: endpointPaths(r, ep.profile, 'issuer.endpoints.profile'),
+    },
+    tokenResponse: {
+      accessTokenFields: r.strList(tr.accessTokenFields, 'issuer.tokenResponse.accessTokenFields', ['access_token'], { nonEmpty: true }),
+    },
   };
+  for (const [j, f] of issuer.tokenResponse.accessTokenFields.entries())
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f) || RESERVED_FIELDS.has(f))
+      r.fail(`issuer.tokenResponse.accessTokenFields[${j}]`, `"${f}" must be a plain field name other than ${[...RESERVED_FIELDS].join(', ')}`);
+  const seen = new Map<string, string>();
+  for (const kind of ['login', 'refresh', 'profile'] as const)
+    for (const [j, path] of issuer.endpoints[kind].entries()) {
+      const where = `issuer.endpoints.${kind}[${j}]`;
+      const other = seen.get(path) ?? BUILTIN_PATHS.get(path);
+      // the login paths may also be refresh paths: a body with a refresh token and no password refreshes (SPEC §9, a POST /token API)
+      if (other && !(other.startsWith('issuer.endpoints.login') && kind === 'refresh')) r.fail(where, `"${path}" is already served (${other})`);
+      seen.set(path, where);
+    }
   if (issuer.throttle.windowMs < 1000) r.fail('issuer.throttle.window', 'must be at least 1s');
   if (issuer.iss && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer.iss))
     r.fail('issuer.iss', 'must be an http(s) URL (the token service publishes its endpoints under it)');

@@ -33,6 +33,7 @@ export function validateUsers(raw: unknown, isPasswordHash: HashCheck): { users:
     return { users: [], problems: [{ path: 'users', message: 'must be a list' }] };
   const root = r.obj(raw, '', ['users']) ?? {};
   const byName = new Map<string, User>();
+  const emails = new Map<string, number>();
   (root.users as unknown[]).forEach((entry, i) => {
     const p = r.join('users', i);
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) {
@@ -49,6 +50,12 @@ export function validateUsers(raw: unknown, isPasswordHash: HashCheck): { users:
     if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) r.fail(r.join(p, 'roles'), 'must be a list of strings');
     if (u.scope !== undefined && typeof u.scope !== 'string') r.fail(r.join(p, 'scope'), 'must be a space-separated string');
     if (byName.has(username)) r.fail(r.join(p, 'username'), `"${username}" is listed twice`);
+    // a login may name a user by email: two users with one email would make it ambiguous
+    if (typeof u.email === 'string') {
+      const email = u.email.normalize('NFC');
+      if (emails.has(email)) r.fail(r.join(p, 'email'), `"${email}" is also the email of users[${emails.get(email)}]`);
+      else emails.set(email, i);
+    }
     const fields: Record<string, string | number | boolean | readonly string[]> = {};
     for (const [k, v] of Object.entries(u)) {
       if (OWN_FIELDS.includes(k)) continue;
