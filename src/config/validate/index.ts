@@ -1,7 +1,7 @@
 import type { GatehouseConfig } from '../schema.js';
 import { checkClaimPaths, readIdentity } from './identity.js';
 import { readIssuer } from './issuer.js';
-import { createReader, type ConfigProblem } from './reader.js';
+import { createReader, type ConfigProblem, type KeyListener } from './reader.js';
 import { readRevocation } from './revocation.js';
 import { readRoutes } from './routes.js';
 import { readAdmin, readLog, readServer } from './server.js';
@@ -23,8 +23,8 @@ const SECTIONS = ['server', 'admin', 'issuer', 'trustedIssuers', 'verify', 'revo
  * always listed in the same order. Files the config names (keys, users) are
  * not read here: that is gateway/preflight.ts, which `check` and `start` share.
  */
-export function validateConfig(raw: unknown): { config: GatehouseConfig | null; problems: ConfigProblem[] } {
-  const r = createReader();
+export function validateConfig(raw: unknown, onKeys?: KeyListener): { config: GatehouseConfig | null; problems: ConfigProblem[] } {
+  const r = createReader([], onKeys);
   const root = r.obj(raw, '', SECTIONS);
   if (!root) return { config: null, problems: r.problems };
 

@@ -45,7 +45,10 @@ export interface Reader {
   keyRefs(v: unknown, path: string, withKid?: boolean): KeyFileRef[];
 }
 
-export function createReader(problems: ConfigProblem[] = []): Reader {
+/** Told of every mapping the validator reads and the keys it allows there (the documentation test lists the schema with it). */
+export type KeyListener = (path: string, allowed: readonly string[]) => void;
+
+export function createReader(problems: ConfigProblem[] = [], onKeys?: KeyListener): Reader {
   const fail = (path: string, message: string): null => {
     problems.push({ path, message });
     return null;
@@ -59,6 +62,7 @@ export function createReader(problems: ConfigProblem[] = []): Reader {
     return fallback;
   }
   function obj(v: unknown, path: string, allowed: readonly string[]): Obj | null {
+    onKeys?.(path, allowed);
     if (v === undefined || v === null) return {};
     if (typeof v !== 'object' || Array.isArray(v)) return fail(path || '(root)', 'must be a mapping');
     for (const key of Object.keys(v)) {
