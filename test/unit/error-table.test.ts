@@ -34,8 +34,8 @@ describe('the error table (src/errors.ts) is the only source of statuses', () =>
     ).toBe(true);
   });
 
-  it.each(codes)('%s is documented in README.md with its status', (code) => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  it.each(codes)('%s is documented in docs/request-path-and-errors.md with its status', (code) => {
+    const readme = readFileSync(join(root, 'docs/request-path-and-errors.md'), 'utf8');
     expect(readme).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${ERROR_TABLE[code].status}\\s*\\|`));
   });
 
