@@ -375,18 +375,25 @@ describe('the shipped config/gatehouse.yaml', () => {
       demo = null;
     });
 
-    it('still generates the missing development key before the preflight looks for it', async () => {
-      const cwd = freshClone();
-      // the demo echo upstream on a free port instead of the example's 3001, which other tests may hold
+    /** `start --demo` on the shipped config in `cwd`, on free ports; its echo upstream too, instead of the example's 3001, which other tests may hold. */
+    async function startDemo(cwd: string): Promise<{ cli: Cli; port: number }> {
       const upstream = await deadPort();
       const yaml = join(cwd, 'config/gatehouse.yaml');
       writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('http://127.0.0.1:3001', `http://127.0.0.1:${upstream}`));
       const [port, admin] = [await deadPort(), await deadPort()];
-      demo = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], {
+      const cli = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], {
         cwd,
         env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${admin}` },
       });
-      await demo.waitFor('stderr', (t) => t.includes(`listening on http://127.0.0.1:${port}`));
+      demo = cli;
+      await cli.waitFor('stderr', (t) => t.includes(`listening on http://127.0.0.1:${port}`));
+      return { cli, port };
+    }
+
+    it('still generates the missing development key before the preflight looks for it', async () => {
+      const cwd = freshClone();
+      const { cli } = await startDemo(cwd);
+      demo = cli;
       expect(demo.stderr()).toContain('generated a development signing key in config/keys/dev-es256.jwk.json');
       expect(existsSync(join(cwd, 'config/keys/dev-es256.jwk.json'))).toBe(true);
       demo.child.kill('SIGTERM');
@@ -398,15 +405,9 @@ describe('the shipped config/gatehouse.yaml', () => {
       const line = /^TOKEN=\$\(curl[^\n]*\\\n[^\n]*\\\n[^\n]*\)/m.exec(readme)?.[0];
       expect(line, 'README shows a copy-paste TOKEN=$(...) line').toBeDefined();
       const cwd = freshClone();
-      const upstream = await deadPort();
-      const yaml = join(cwd, 'config/gatehouse.yaml');
-      writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('http://127.0.0.1:3001', `http://127.0.0.1:${upstream}`));
-      const [port, admin] = [await deadPort(), await deadPort()];
-      demo = spawnCli(['start', '--demo', '-c', 'config/gatehouse.yaml'], {
-        cwd,
-        env: { GATEHOUSE_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${admin}` },
-      });
-      await demo.waitFor('stderr', (t) => t.includes(`listening on http://127.0.0.1:${port}`));
+      const started = await startDemo(cwd);
+      demo = started.cli;
+      const port = started.port;
       const script = `${(line as string).replaceAll('127.0.0.1:8080', `127.0.0.1:${port}`)}\nprintf '%s' "$TOKEN"`;
       const token = await new Promise<string>((resolve, reject) =>
         execFile('bash', ['-c', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
