@@ -6,6 +6,7 @@ import type { CompiledRoute, LocalHandler } from '../pipeline/context.js';
 import { builtinRoute } from '../pipeline/match.js';
 import { BODY_LIMIT, NO_STORE, type IssuerDeps } from './deps.js';
 import { jwks, openidConfiguration } from './discovery.js';
+import { metadataPaths } from './oauth/metadata.js';
 import { login } from './login.js';
 import { refresh } from './refresh-grant.js';
 import { logout, oauthRevoke, profile } from './session.js';
@@ -65,6 +66,9 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
     if (body.password === undefined && (body.refresh_token !== undefined || body.refreshToken !== undefined)) return refreshWith(ctx, res, body);
     apiTokens(res, await login(deps, ctx, body.username ?? body.email, body.password, optionalString(body.scope), false));
   };
+  // OIDC Discovery §4 and RFC 8414 §3: both documents, where each spec puts them for this issuer (a path issuer moves both)
+  const where = metadataPaths(deps.issuer.iss);
+  const discoveryRoutes = [...new Set(['/.well-known/openid-configuration', where.openid, where.oauth])];
   const extra = deps.issuer.endpoints;
   const extraRoutes = [
     ...extra.login.map((p) => route(p, PUBLIC, { POST: loginOrRefresh })),
@@ -94,7 +98,7 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
     }),
     route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, ctx, res) }),
     route('/.well-known/jwks.json', PUBLIC, { GET: (_ctx, res) => jwks(deps, res) }),
-    route('/.well-known/openid-configuration', PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res) }),
+    ...discoveryRoutes.map((p) => route(p, PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res) })),
     ...extraRoutes,
   ];
 }

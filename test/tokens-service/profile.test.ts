@@ -112,8 +112,34 @@ describe('published documents', () => {
     expect(doc.grant_types_supported).not.toContain('implicit');
   });
 
+  it('RFC 8414: the same metadata at /.well-known/oauth-authorization-server (404 before)', async () => {
+    const a = await request(env.g.url, '/.well-known/oauth-authorization-server');
+    const b = await request(env.g.url, '/.well-known/openid-configuration');
+    expect(a.status).toBe(200);
+    expect(JSON.parse(a.text)).toEqual(JSON.parse(b.text));
+    expect(JSON.parse(a.text)).toMatchObject({ issuer: ISS });
+  });
+
+  it('an issuer with a path serves its metadata where RFC 8414 and OIDC Discovery look for it, and names itself exactly', async () => {
+    const iss = `${ISS}/tenant/a`;
+    const pathEnv = await startIssuer({ iss, users: [{ username: ALICE, password: await hashed(PW) }] });
+    try {
+      for (const path of ['/.well-known/oauth-authorization-server/tenant/a', '/tenant/a/.well-known/openid-configuration']) {
+        const r = await request(pathEnv.g.url, path);
+        expect(r.status, path).toBe(200);
+        const doc = JSON.parse(r.text) as Record<string, unknown>;
+        expect(doc.issuer).toBe(iss);
+        expect(doc.token_endpoint).toBe(`${ISS}/oauth/token`);
+      }
+      // another tenant's location is not this issuer's
+      expect((await request(pathEnv.g.url, '/.well-known/oauth-authorization-server/tenant/b')).status).toBe(404);
+    } finally {
+      await pathEnv.stop();
+    }
+  });
+
   it('HEAD works like GET on the documents; POST is 405', async () => {
-    for (const path of ['/.well-known/jwks.json', '/.well-known/openid-configuration']) {
+    for (const path of ['/.well-known/jwks.json', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const head = await request(env.g.url, path, { method: 'HEAD' });
       expect(head.status).toBe(200);
       expect(head.text).toBe('');

@@ -16,6 +16,7 @@ const BUILTIN_PATHS = new Map(
     '/oauth/revoke',
     '/.well-known/jwks.json',
     '/.well-known/openid-configuration',
+    '/.well-known/oauth-authorization-server',
   ].map((p) => [p, `Gatehouse's ${p}`]),
 );
 
