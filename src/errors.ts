@@ -81,6 +81,11 @@ export const ERROR_TABLE = {
     description: 'Client authentication failed',
     when: 'an unknown client, a missing or wrong client secret, a secret sent by a public client',
   },
+  unauthorized_client: {
+    status: 400,
+    description: 'This client may not use this grant',
+    when: 'a registered client asks for a grant its `grants` do not list',
+  },
   invalid_scope: { status: 400, description: 'The requested scope is invalid or not allowed', when: 'a scope that is unknown or not allowed for the client' },
   server_error: { status: 500, description: 'Internal error', when: 'a bug: logged with its stack, never with request secrets' },
   bad_gateway: { status: 502, description: 'The upstream service could not be reached', when: 'the upstream refused, reset or broke the connection' },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseConfigText, resolveConfigPath } from '../config/load.js';
+import { configWarnings } from '../config/warnings.js';
 import { preflight } from '../gateway/preflight.js';
 import { err, out } from './io.js';
 
@@ -23,7 +24,9 @@ export async function check(args: string[]): Promise<number> {
   const { config, problems } = parseConfigText(text);
   if (config) problems.push(...(await preflight(config)));
   if (problems.length === 0) {
-    out(`${file}: ok`);
+    const warnings = config ? configWarnings(config) : [];
+    for (const w of warnings) out(`warning: ${w.path}: ${w.message}`);
+    out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
     return 0;
   }
   for (const p of problems) out(p.path ? `${p.path}: ${p.message}` : p.message);

@@ -58,6 +58,33 @@ export interface IssuerConfig {
   endpoints: { login: readonly string[]; refresh: readonly string[]; profile: readonly string[] };
   /** token responses carry the access token under each of these names (default: access_token) */
   tokenResponse: { accessTokenFields: readonly string[] };
+  /** the OAuth grants /oauth/token serves (SPEC §8); `password` only when listed */
+  grants: readonly GrantType[];
+  /** registered OAuth clients; empty: any client_id may use the password and refresh grants, as before clients existed */
+  clients: readonly OAuthClient[];
+  /** how long an authorization code may wait to be redeemed (at most 60 s) */
+  authorizationCodeTtlMs: number;
+  /** how long a user's consent to a client is remembered */
+  consentTtlMs: number;
+}
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password';
+export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password'];
+
+/** A registered OAuth client (SPEC §8 `issuer.clients`). */
+export interface OAuthClient {
+  readonly id: string;
+  /** shown on the consent page; the id when not set */
+  readonly name: string;
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris: readonly string[];
+  /** false: first-party, no consent page */
+  readonly consent: boolean;
+  readonly scopes: readonly string[];
+  readonly grants: readonly GrantType[];
+  /** a confidential client's secret, or its argon2 hash; both null: a public client */
+  readonly secret: string | null;
+  readonly secretHash: string | null;
 }
 
 export interface TrustedIssuerConfig {
@@ -164,6 +191,9 @@ export const DEFAULTS = {
     refreshTokenTtl: '14d',
     claims: [] as string[],
     throttle: { perUser: 10, perIp: 100, window: '15m' },
+    grants: ['authorization_code', 'refresh_token', 'client_credentials'] as GrantType[],
+    authorizationCodeTtl: '60s',
+    consentTtl: '365d',
   },
   trustedIssuer: {
     algorithms: ['RS256'],

@@ -1,3 +1,4 @@
+import { configWarnings } from '../config/warnings.js';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -130,6 +131,7 @@ export class Gateway {
       await store.close();
       throw err;
     }
+    for (const w of configWarnings(config)) logger.warn({ path: w.path }, w.message);
     if (config.sessions && !config.sessions.secureCookie) {
       logger.warn(
         { publicUrl: config.server.publicUrl, cookie: config.sessions.cookie },

@@ -119,8 +119,12 @@ export async function buildRuntime(config: GatehouseConfig, shared: Shared): Pro
   });
   const pages = config.sessions ? createPages({ templatesDir: config.sessions.templates }) : null;
   const page = pages
-    ? (res: ServerResponse, status: number, name: PageName, data: Record<string, unknown>, headers?: Record<string, string>) =>
-        sendPage(res, status, pages.render(name, data as never), { styleHash: pages.stylesHash(), ...(headers ? { headers } : {}) })
+    ? (res: ServerResponse, status: number, name: PageName, data: Record<string, unknown>, headers?: Record<string, string>, formAction?: readonly string[]) =>
+        sendPage(res, status, pages.render(name, data as never), {
+          styleHash: pages.stylesHash(),
+          ...(headers ? { headers } : {}),
+          ...(formAction ? { formAction } : {}),
+        })
     : null;
   let builtins: CompiledRoute[] = [];
   let sessions: SessionGate | null = null;

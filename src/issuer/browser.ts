@@ -1,18 +1,17 @@
-import type { ServerResponse } from 'node:http';
 import type { SessionsConfig } from '../config/schema.js';
 import type { CookieSettings } from '../http/cookies.js';
 import type { SessionGate } from '../pipeline/context.js';
 import { Flows } from '../sessions/flows.js';
 import { SessionManager } from '../sessions/sessions.js';
 import type { IssuerDeps } from './deps.js';
-import type { BrowserDeps, PageName } from './sign-in.js';
+import type { BrowserDeps } from './sign-in.js';
 import { sessionAccessToken } from './token-response.js';
 
 /** What the browser sign-in needs besides the token service: its config and a page renderer. */
 export interface BrowserSetup {
   readonly sessions: SessionsConfig;
   readonly publicOrigin: string;
-  page(res: ServerResponse, status: number, page: PageName, data: Record<string, unknown>, headers?: Record<string, string>): void;
+  page: BrowserDeps['page'];
 }
 
 /**

@@ -9,25 +9,65 @@ export async function jwks(deps: IssuerDeps, res: ServerResponse): Promise<void>
   sendJson(res, 200, { keys: deps.signingKeys.map((k) => k.publicJwk) }, CACHE);
 }
 
-/** GET /.well-known/openid-configuration */
-export async function openidConfiguration(deps: IssuerDeps, res: ServerResponse): Promise<void> {
+/** What the provider offers in this configuration: only enabled features are announced. */
+export interface ProviderFeatures {
+  /** the sign-in pages exist (sessions), so the code flow and end-session endpoint do */
+  browser: boolean;
+}
+
+const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+const CLIENT_AUTH = ['client_secret_basic', 'client_secret_post', 'none'];
+
+/**
+ * The metadata document (OIDC Discovery 1.0 §3, RFC 8414 §2), served at both
+ * well-known locations: every required field, and only what this
+ * configuration really serves.
+ */
+export function providerMetadata(deps: IssuerDeps, features: ProviderFeatures): Record<string, unknown> {
   const iss = deps.issuer.iss;
+  // the endpoints are served at the origin's root whatever the issuer's path
   const at = (path: string) => new URL(path, iss).href;
-  sendJson(
-    res,
-    200,
-    {
-      issuer: iss,
-      jwks_uri: at('/.well-known/jwks.json'),
-      token_endpoint: at('/oauth/token'),
-      revocation_endpoint: at('/oauth/revoke'),
-      grant_types_supported: ['password', 'refresh_token'],
-      response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['none'],
-      revocation_endpoint_auth_methods_supported: ['none'],
-      scopes_supported: [],
-      claims_supported: ['sub', 'roles', 'scope', ...deps.issuer.claims],
-    },
-    CACHE,
-  );
+  const grants = deps.issuer.grants.filter((g) => g !== 'authorization_code' || features.browser);
+  const code = grants.includes('authorization_code');
+  const clientScopes = deps.issuer.clients.flatMap((c) => c.scopes);
+  const scopes = [...new Set([...(code ? STANDARD_SCOPES : []), ...clientScopes])];
+  const algs = [...new Set(deps.signingKeys.map((k) => k.alg))];
+  return {
+    issuer: iss,
+    ...(code ? { authorization_endpoint: at('/oauth/authorize') } : {}),
+    token_endpoint: at('/oauth/token'),
+    ...(code ? { userinfo_endpoint: at('/oauth/userinfo') } : {}),
+    jwks_uri: at('/.well-known/jwks.json'),
+    revocation_endpoint: at('/oauth/revoke'),
+    ...(features.browser ? { end_session_endpoint: at('/oauth/logout') } : {}),
+    scopes_supported: scopes,
+    response_types_supported: code ? ['code'] : [],
+    ...(code ? { response_modes_supported: ['query'] } : {}),
+    grant_types_supported: grants,
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: algs,
+    token_endpoint_auth_methods_supported: deps.issuer.clients.length > 0 || code ? CLIENT_AUTH : ['none'],
+    revocation_endpoint_auth_methods_supported: deps.issuer.clients.length > 0 || code ? CLIENT_AUTH : ['none'],
+    ...(code
+      ? {
+          code_challenge_methods_supported: ['S256'],
+          authorization_response_iss_parameter_supported: true,
+          prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+          claims_parameter_supported: false,
+          request_parameter_supported: false,
+          request_uri_parameter_supported: false,
+        }
+      : {}),
+    claims_supported: [
+      ...new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'roles', 'scope', 'client_id', ...CLAIMS, ...deps.issuer.claims]),
+    ],
+  };
+}
+
+/** the claims the profile and email scopes release (OIDC Core §5.4) */
+const CLAIMS = ['name', 'given_name', 'family_name', 'preferred_username', 'email', 'email_verified', 'picture', 'locale', 'zoneinfo', 'updated_at'];
+
+/** GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server */
+export async function openidConfiguration(deps: IssuerDeps, res: ServerResponse, features: ProviderFeatures): Promise<void> {
+  sendJson(res, 200, providerMetadata(deps, features), CACHE);
 }

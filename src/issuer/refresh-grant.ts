@@ -2,7 +2,9 @@ import { GatewayError, invalidRequest, storeUnavailable, tooManyRequests } from 
 import type { RequestContext } from '../pipeline/context.js';
 import { durable, revokeFamily } from '../revocation/revoke.js';
 import { newId, verifyRefreshToken, type RefreshClaims } from '../tokens/refresh.js';
+import type { OAuthClient } from '../config/schema.js';
 import { NO_STORE, seconds, type IssuerDeps } from './deps.js';
+import { invalidScope, userScopes } from './oauth/scopes.js';
 import { grantedScope, tokenResponse, type TokenResponse } from './token-response.js';
 
 /** One body for every refresh failure (SECURITY.md O10): unknown, expired, reused, revoked, wrong type. */
@@ -42,12 +44,21 @@ async function checkRefreshThrottled(deps: IssuerDeps, ctx: RequestContext, toke
 }
 
 /** The refresh grant: verify, rotate atomically in the store, and on reuse revoke the whole login session (RFC 9700 §4.14.2). */
-export async function refresh(deps: IssuerDeps, ctx: RequestContext, token: unknown, scope: string | undefined): Promise<TokenResponse> {
+export async function refresh(
+  deps: IssuerDeps,
+  ctx: RequestContext,
+  token: unknown,
+  scope: string | undefined,
+  client: OAuthClient | null = null,
+): Promise<TokenResponse> {
   const { store } = deps;
   // A store known to be down answers at once (the throttle below would otherwise wait for its command timeout).
   if (!store.state().ok) throw storeUnavailable('store_down');
   const claims = await checkRefreshThrottled(deps, ctx, token);
   if (store.check(claims)) throw invalidGrant('refresh_revoked');
+  // a client's refresh token works only for that client, and the JSON API's only without one (RFC 6749 §6, §10.4)
+  if ((claims.clientId ?? null) !== (client?.id ?? null)) throw invalidGrant(claims.clientId === null ? 'refresh_not_client_token' : 'refresh_other_client');
+  const granted = client ? clientScope(claims.scope, scope, client) : null;
   const user = deps.users?.get(claims.sub);
   if (!user) {
     await durable(deps, () => store.revokeFamily(claims.sid, claims.exp), { op: 'revoke_family' });
@@ -62,14 +73,30 @@ export async function refresh(deps: IssuerDeps, ctx: RequestContext, token: unkn
     throw invalidGrant(`refresh_${result}`);
   }
   ctx.reason = 'refresh';
+  if (client && granted !== null)
+    return tokenResponse(deps, user, claims.sid, nextJti, userScopes(granted, user.scope).join(' '), { clientId: client.id, refresh: true });
   return tokenResponse(deps, user, claims.sid, nextJti, grantedScope(user, scope, claims.scope));
 }
 
+/**
+ * The scope of a client's refreshed tokens: what was asked for (all that was
+ * granted when nothing was), never more than the original grant (RFC 6749
+ * §6) nor than the client may have now.
+ */
+function clientScope(grantedBefore: string, requested: string | undefined, client: OAuthClient): string[] {
+  const before = grantedBefore.split(' ').filter(Boolean);
+  const asked = requested === undefined || requested.trim() === '' ? before : [...new Set(requested.split(' ').filter(Boolean))];
+  for (const s of asked) if (!before.includes(s)) throw invalidScope(`The scope "${s}" was not granted to this refresh token`);
+  return asked.filter((s) => client.scopes.includes(s));
+}
+
 /** A refresh token of this issuer names a login session: revoke that family (RFC 7009, logout, admin). Null when it is not one of ours. */
-export async function revokeRefreshToken(deps: IssuerDeps, token: string, onlySub?: string): Promise<string | null> {
+export async function revokeRefreshToken(deps: IssuerDeps, token: string, onlySub?: string, onlyClient?: string): Promise<string | null> {
   const claims = await readRefresh(deps, token).catch(() => null);
   // Only the caller's own sessions when a subject is given: a foreign refresh token changes nothing (SECURITY.md O05).
   if (!claims || (onlySub !== undefined && claims.sub !== onlySub)) return null;
+  // RFC 7009 §2.1: a client revokes only tokens issued to it
+  if (onlyClient !== undefined && claims.clientId !== onlyClient) return '';
   await revokeFamily(deps.store, deps, claims.sid, seconds(deps.issuer.refreshTokenTtlMs));
   return claims.sid;
 }

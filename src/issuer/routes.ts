@@ -1,5 +1,5 @@
 import type { AuthRule } from '../config/schema.js';
-import { GatewayError, invalidRequest } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { readJsonObject, readParams } from '../http/body.js';
 import { sendJson } from '../http/respond.js';
 import type { CompiledRoute, LocalHandler } from '../pipeline/context.js';
@@ -11,6 +11,11 @@ import { login } from './login.js';
 import { refresh } from './refresh-grant.js';
 import { logout, oauthRevoke, profile } from './session.js';
 import { signInHandlers, type BrowserDeps } from './sign-in.js';
+import { authorizeHandlers, CONSENT_PATH, CONTINUE_PATH } from './oauth/authorize.js';
+import { endSessionHandlers, LOGOUT_PATH } from './oauth/end-session.js';
+import { OAuthRecords } from './oauth/records.js';
+import { tokenEndpoint } from './oauth/token-endpoint.js';
+import { userinfo } from './oauth/userinfo.js';
 import type { TokenResponse } from './token-response.js';
 
 const PUBLIC: AuthRule = { mode: 'public', roles: [], scopes: [], claims: {} };
@@ -77,28 +82,34 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
   ];
 
   const pages = browser ? signInHandlers(deps, browser) : null;
+  // SPEC §8: the OAuth provider; its code flow and end-session endpoint need the sign-in pages
+  const clients = new Map(deps.issuer.clients.map((c) => [c.id, c]));
+  const records = browser ? new OAuthRecords(deps.store) : null;
+  const provider = browser && records ? { deps, browser, clients, records } : null;
+  const code = provider !== null && deps.issuer.grants.includes('authorization_code') ? authorizeHandlers(provider) : null;
+  const features = { browser: provider !== null };
+  const userinfoHandler: LocalHandler = (ctx, res) => userinfo(deps, ctx, res);
   return [
     ...(pages ? [route('/auth/sign-in', PUBLIC, pages.signIn), route('/auth/sign-out', PUBLIC, pages.signOut)] : []),
+    ...(code
+      ? [
+          route('/oauth/authorize', PUBLIC, code.authorize),
+          route(CONTINUE_PATH, PUBLIC, code.resume),
+          route(CONSENT_PATH, PUBLIC, code.consent),
+          route('/oauth/userinfo', BEARER, { GET: userinfoHandler, POST: userinfoHandler }),
+        ]
+      : []),
+    ...(provider ? [route(LOGOUT_PATH, PUBLIC, endSessionHandlers(provider))] : []),
     route('/auth/login', PUBLIC, { POST: loginHandler }),
     route('/auth/refresh', PUBLIC, { POST: refreshHandler }),
     route('/auth/logout', BEARER, { POST: (ctx, res) => logout(deps, ctx, res) }),
     route('/auth/profile', BEARER, { GET: (ctx, res) => profile(deps, ctx, res) }),
     route('/oauth/token', PUBLIC, {
-      POST: async (ctx, res) => {
-        const p = await readParams(ctx.req, BODY_LIMIT);
-        if (p.grant_type === 'password') tokens(res, await login(deps, ctx, p.username, p.password, p.scope, true));
-        else if (p.grant_type === 'refresh_token') tokens(res, await refresh(deps, ctx, p.refresh_token, p.scope));
-        else if (p.grant_type === undefined) throw invalidRequest('"grant_type" is required', 'missing_grant_type');
-        else
-          throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', {
-            description: 'Supported grant types: password, refresh_token',
-            headers: NO_STORE,
-          });
-      },
+      POST: async (ctx, res) => tokens(res, await tokenEndpoint(deps, clients, code ? records : null, ctx, await readParams(ctx.req, BODY_LIMIT))),
     }),
-    route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, ctx, res) }),
+    route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, clients, ctx, res) }),
     route('/.well-known/jwks.json', PUBLIC, { GET: (_ctx, res) => jwks(deps, res) }),
-    ...discoveryRoutes.map((p) => route(p, PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res) })),
+    ...discoveryRoutes.map((p) => route(p, PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res, features) })),
     ...extraRoutes,
   ];
 }

@@ -5,6 +5,8 @@ import { sendJson } from '../http/respond.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { revokeAccessToken } from '../revocation/revoke.js';
 import { BODY_LIMIT, NO_STORE, seconds, type IssuerDeps } from './deps.js';
+import type { OAuthClient } from '../config/schema.js';
+import { authenticateClient, readClientCredentials } from './oauth/clients.js';
 import { revokeRefreshToken } from './refresh-grant.js';
 
 /** POST /auth/logout, after the stages authenticated the caller: that access token, its login session and (optionally) a refresh token of the caller's own. */
@@ -40,17 +42,25 @@ export async function profile(deps: IssuerDeps, ctx: RequestContext, res: Server
   sendJson(res, 200, body, { 'cache-control': 'no-store' });
 }
 
-/** POST /oauth/revoke (RFC 7009): 200 whether or not the token meant anything (§2.2). */
-export async function oauthRevoke(deps: IssuerDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
+/**
+ * POST /oauth/revoke (RFC 7009): 200 whether or not the token meant anything
+ * (§2.2). With a client registry the caller authenticates as a client
+ * (§2.1) and only that client's tokens are revoked; another client's token
+ * is left alone, with the same 200.
+ */
+export async function oauthRevoke(deps: IssuerDeps, clients: ReadonlyMap<string, OAuthClient>, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const p = await readParams(ctx.req, BODY_LIMIT);
+  const client = clients.size > 0 ? await authenticateClient(clients, readClientCredentials(ctx.req.headers, p)) : null;
   if (typeof p.token !== 'string' || p.token === '') throw invalidRequest('"token" is required', 'missing_token');
   if (!deps.store.state().ok) throw storeUnavailable('store_down');
-  if ((await revokeRefreshToken(deps, p.token)) === null) {
+  const owner = client ? client.id : undefined;
+  if ((await revokeRefreshToken(deps, p.token, undefined, owner)) === null) {
     const token = p.token;
     const asAccess = await Promise.resolve()
       .then(() => deps.verifier.verify(token))
       .catch(() => null);
-    if (asAccess) await revokeAccessToken(deps.store, deps, asAccess, seconds(deps.issuer.refreshTokenTtlMs), false);
+    if (asAccess && asAccess.selfIssued && (owner === undefined || asAccess.claims.client_id === owner))
+      await revokeAccessToken(deps.store, deps, asAccess, seconds(deps.issuer.refreshTokenTtlMs), false);
   }
   ctx.reason = 'revoke';
   res.writeHead(200, { ...NO_STORE, 'content-length': 0 });

@@ -5,13 +5,13 @@ import { readParams } from '../http/body.js';
 import { clearedCookie, readSessionCookie, sessionCookie, type CookieSettings } from '../http/cookies.js';
 import type { LocalHandler, RequestContext } from '../pipeline/context.js';
 import { revokeFamily } from '../revocation/revoke.js';
-import type { Flows } from '../sessions/flows.js';
+import type { FlowRecord, Flows } from '../sessions/flows.js';
 import type { SessionManager } from '../sessions/sessions.js';
 import { BODY_LIMIT, seconds, type IssuerDeps } from './deps.js';
 import { authenticateUser, startLoginSession } from './login.js';
 
 /** The pages Gatehouse renders (web/); the issuer names the page and its data. */
-export type PageName = 'sign-in' | 'signed-in' | 'sign-out' | 'error';
+export type PageName = 'sign-in' | 'signed-in' | 'sign-out' | 'consent' | 'error';
 
 /** What the sign-in pages need on top of the token service (SPEC §7); present when `sessions` is configured. */
 export interface BrowserDeps {
@@ -20,7 +20,22 @@ export interface BrowserDeps {
   readonly cookie: CookieSettings;
   readonly publicOrigin: string;
   readonly absoluteTtlMs: number;
-  page(res: ServerResponse, status: number, page: PageName, data: Record<string, unknown>, headers?: Record<string, string>): void;
+  page(
+    res: ServerResponse,
+    status: number,
+    page: PageName,
+    data: Record<string, unknown>,
+    headers?: Record<string, string>,
+    formAction?: readonly string[],
+  ): void;
+}
+
+/** The browser's Gatehouse session, when its cookie names a live one. */
+export async function currentSession(b: BrowserDeps, req: RequestContext['req']) {
+  const id = readSessionCookie(req.headers.cookie, b.cookie.name);
+  if (id === null) return null;
+  const r = await b.sessions.resolve(id);
+  return r === null ? null : { id, ...r };
 }
 
 const GENERIC_FAILURE = 'The username or password is incorrect.';
@@ -33,12 +48,7 @@ const GENERIC_FAILURE = 'The username or password is incorrect.';
  * form changes nothing.
  */
 export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Record<string, LocalHandler>; signOut: Record<string, LocalHandler> } {
-  const current = async (ctx: RequestContext) => {
-    const id = readSessionCookie(ctx.req.headers.cookie, b.cookie.name);
-    if (id === null) return null;
-    const r = await b.sessions.resolve(id);
-    return r === null ? null : { id, ...r };
-  };
+  const current = (ctx: RequestContext) => currentSession(b, ctx.req);
   const refuseForm = (ctx: RequestContext, res: ServerResponse, reason: string) => {
     ctx.reason = reason;
     b.page(res, 403, 'error', {
@@ -54,9 +64,11 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
     status: number,
     flowId: string,
     csrf: string,
-    extra: { username?: string; error?: string; retryAfter?: number } = {},
+    extra: { username?: string; error?: string; retryAfter?: number; client?: unknown } = {},
     headers: Record<string, string> = {},
   ) => b.page(res, status, 'sign-in', { flow: flowId, csrf, ...extra }, headers);
+  /** OAuth: "to continue to <client>" on the form */
+  const clientOf = (flow: FlowRecord) => (typeof flow.data?.client === 'string' ? { client: flow.data.client } : {});
   const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
     res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
     res.end();
@@ -67,15 +79,15 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
       const flowId = new URLSearchParams(ctx.query.slice(1)).get('flow') ?? undefined;
       const signedIn = await current(ctx);
       const flow = await b.flows.get(flowId);
-      if (signedIn) {
-        // already signed in: continue the flow it was sent with, else say who is signed in
+      if (signedIn && !(flow && flow.data?.reauth === true)) {
+        // already signed in: continue the flow it was sent with (unless it asks for a fresh sign-in: OAuth prompt=login, max_age), else say who is signed in
         if (flow && flowId !== undefined) {
           await b.flows.finish(flowId);
           return redirect(res, flow.returnTo);
         }
         return b.page(res, 200, 'signed-in', { user: signedIn.record.sub, csrf: signedIn.record.csrf });
       }
-      if (flow && flowId !== undefined) return form(res, 200, flowId, flow.csrf);
+      if (flow && flowId !== undefined) return form(res, 200, flowId, flow.csrf, clientOf(flow));
       const fresh = await b.flows.start('/');
       return form(res, 200, fresh.id, fresh.flow.csrf);
     },
@@ -99,12 +111,16 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
             429,
             flowId,
             flow.csrf,
-            { ...(p.username !== undefined ? { username: p.username } : {}), retryAfter: Number(wait) },
+            { ...(p.username !== undefined ? { username: p.username } : {}), retryAfter: Number(wait), ...clientOf(flow) },
             { 'retry-after': wait },
           );
         }
         if (err.code === 'invalid_credentials' || err.code === 'invalid_request')
-          return form(res, 401, flowId, flow.csrf, { ...(p.username !== undefined ? { username: p.username } : {}), error: GENERIC_FAILURE });
+          return form(res, 401, flowId, flow.csrf, {
+            ...(p.username !== undefined ? { username: p.username } : {}),
+            error: GENERIC_FAILURE,
+            ...clientOf(flow),
+          });
         throw err;
       }
       // a new session id at every sign-in; the one this browser had ends

@@ -12,6 +12,8 @@ export interface RefreshClaims {
   exp: number;
   /** scope granted at login; a refresh can never widen it */
   scope: string;
+  /** the OAuth client the token was issued to (only that client may use it); null for the JSON API's tokens */
+  clientId: string | null;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface RefreshClaims {
  */
 export async function signRefreshToken(key: LoadedKey, iss: string, c: Omit<RefreshClaims, 'iat'>): Promise<string> {
   if (!key.privateKey) throw new TypeError(`${key.file}: not a private key`);
-  return new SignJWT({ sid: c.sid, scope: c.scope })
+  return new SignJWT({ sid: c.sid, scope: c.scope, ...(c.clientId !== null ? { client_id: c.clientId } : {}) })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: REFRESH_TYP })
     .setIssuer(iss)
     .setAudience(iss)
@@ -49,8 +51,9 @@ export async function verifyRefreshToken(
     typ: REFRESH_TYP,
     requiredClaims: ['sub', 'jti', 'exp', 'iat'],
   });
-  const { sub, jti, sid, iat, exp, scope } = payload as Record<string, unknown>;
+  const { sub, jti, sid, iat, exp, scope, client_id } = payload as Record<string, unknown>;
   if (typeof sub !== 'string' || typeof jti !== 'string' || typeof sid !== 'string' || !Number.isFinite(iat) || !Number.isFinite(exp))
     throw new Error('refresh token claims of the wrong type');
-  return { sub, jti, sid, iat: iat as number, exp: exp as number, scope: typeof scope === 'string' ? scope : '' };
+  if (client_id !== undefined && typeof client_id !== 'string') throw new Error('refresh token client_id of the wrong type');
+  return { sub, jti, sid, iat: iat as number, exp: exp as number, scope: typeof scope === 'string' ? scope : '', clientId: client_id ?? null };
 }

@@ -6,7 +6,8 @@ import { authenticateClient, readClientCredentials, type OAuthClient } from '../
 import { atHash, scopedClaims } from '../../src/issuer/oauth/id-token.js';
 import { metadataPaths } from '../../src/issuer/oauth/metadata.js';
 import { checkChallenge, verifierMatches } from '../../src/issuer/oauth/pkce.js';
-import { matchRedirectUri, redirectUriProblem } from '../../src/issuer/oauth/redirect-uri.js';
+import { matchRedirectUri } from '../../src/issuer/oauth/redirect-uri.js';
+import { redirectUriProblem } from '../../src/config/validate/clients.js';
 import { requestedScopes, userScopes } from '../../src/issuer/oauth/scopes.js';
 import { hashPassword } from '../../src/tokens/passwords.js';
 

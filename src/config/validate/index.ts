@@ -31,7 +31,8 @@ export function validateConfig(raw: unknown, onKeys?: KeyListener): { config: Ga
   const server = readServer(r, root.server);
   const admin = readAdmin(r, root.admin, server.listen);
   const verify = readVerify(r, root.verify);
-  const issuer = readIssuer(r, root.issuer, root.sessions !== undefined && root.sessions !== null ? server.publicUrl : null);
+  const sessionsOn = root.sessions !== undefined && root.sessions !== null;
+  const issuer = readIssuer(r, root.issuer, sessionsOn ? server.publicUrl : null, sessionsOn);
   const trustedIssuers = readTrustedIssuers(r, root.trustedIssuers, verify, issuer);
   const revocation = readRevocation(r, root.revocation);
   if (server.workers !== 1 && revocation.store === 'memory') {

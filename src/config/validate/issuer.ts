@@ -1,4 +1,5 @@
 import { DEFAULTS, type IssuerConfig } from '../schema.js';
+import { readClients, readGrants } from './clients.js';
 import type { Reader } from './reader.js';
 
 /** Fields of a token response an access-token alias may not replace. */
@@ -14,6 +15,10 @@ const BUILTIN_PATHS = new Map(
     '/auth/sign-out',
     '/oauth/token',
     '/oauth/revoke',
+    '/oauth/authorize',
+    '/oauth/authorize/consent',
+    '/oauth/userinfo',
+    '/oauth/logout',
     '/.well-known/jwks.json',
     '/.well-known/openid-configuration',
     '/.well-known/oauth-authorization-server',
@@ -30,7 +35,7 @@ function endpointPaths(r: Reader, v: unknown, path: string): string[] {
 }
 
 /** `issuer:` — Gatehouse's own token service; null when the section is absent. Key and users files are read later, by preflight. */
-export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = null): IssuerConfig | null {
+export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = null, sessionsOn = false): IssuerConfig | null {
   if (raw === undefined || raw === null) return null;
   const i =
     r.obj(raw, 'issuer', [
@@ -44,6 +49,10 @@ export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = 
       'throttle',
       'endpoints',
       'tokenResponse',
+      'grants',
+      'clients',
+      'authorizationCodeTtl',
+      'consentTtl',
     ]) ?? {};
   const th = r.obj(i.throttle, 'issuer.throttle', ['perUser', 'perIp', 'window']) ?? {};
   const ep = r.obj(i.endpoints, 'issuer.endpoints', ['login', 'refresh', 'profile']) ?? {};
@@ -53,6 +62,7 @@ export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = 
   const signingKeys = r.keyRefs(i.signingKeys, 'issuer.signingKeys');
   if (signingKeys.length === 0 && i.signingKeys !== undefined) r.fail('issuer.signingKeys', 'must list at least one key');
   if (i.signingKeys === undefined) r.fail('issuer.signingKeys', 'is required: the first key signs, the rest verify only');
+  const grants = readGrants(r, i.grants, sessionsOn, DEFAULTS.issuer.grants);
   const issuer: IssuerConfig = {
     // with sessions, the issuer defaults to the public origin browsers sign in at (SPEC §7)
     iss: r.str(i.iss, 'issuer.iss', defaultIss ?? undefined) ?? '',
@@ -75,7 +85,14 @@ export function readIssuer(r: Reader, raw: unknown, defaultIss: string | null = 
     tokenResponse: {
       accessTokenFields: r.strList(tr.accessTokenFields, 'issuer.tokenResponse.accessTokenFields', ['access_token'], { nonEmpty: true }),
     },
+    grants,
+    clients: readClients(r, i.clients, grants),
+    authorizationCodeTtlMs: r.duration(i.authorizationCodeTtl, 'issuer.authorizationCodeTtl', DEFAULTS.issuer.authorizationCodeTtl),
+    consentTtlMs: r.duration(i.consentTtl, 'issuer.consentTtl', DEFAULTS.issuer.consentTtl),
   };
+  // RFC 9700 §4.2.1 and OAuth 2.1 §4.1.2: codes are short-lived; SPEC §8 caps them at 60 s
+  if (issuer.authorizationCodeTtlMs < 1000 || issuer.authorizationCodeTtlMs > 60_000) r.fail('issuer.authorizationCodeTtl', 'must be from 1s to 60s');
+  if (issuer.consentTtlMs < 1000) r.fail('issuer.consentTtl', 'must be at least 1s');
   for (const [j, f] of issuer.tokenResponse.accessTokenFields.entries())
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f) || RESERVED_FIELDS.has(f))
       r.fail(`issuer.tokenResponse.accessTokenFields[${j}]`, `"${f}" must be a plain field name other than ${[...RESERVED_FIELDS].join(', ')}`);

@@ -2,22 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError, invalidRequest } from '../../errors.js';
 import { dummyHash, verifyPassword } from '../../tokens/passwords.js';
+import type { OAuthClient } from '../../config/schema.js';
 
-/** A registered client (SPEC §8 `issuer.clients`). */
-export interface OAuthClient {
-  readonly id: string;
-  /** shown on the consent page; the id when not set */
-  readonly name: string;
-  readonly redirectUris: readonly string[];
-  readonly postLogoutRedirectUris: readonly string[];
-  /** false: first-party, no consent page */
-  readonly consent: boolean;
-  readonly scopes: readonly string[];
-  readonly grants: readonly string[];
-  /** a confidential client's secret, or its argon2 hash; both null: a public client */
-  readonly secret: string | null;
-  readonly secretHash: string | null;
-}
+export type { OAuthClient };
 
 export const isConfidential = (c: OAuthClient): boolean => c.secret !== null || c.secretHash !== null;
 

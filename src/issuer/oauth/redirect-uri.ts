@@ -25,24 +25,3 @@ function withoutLoopbackPort(uri: string): string | null {
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535 || port.startsWith('0'))) return null;
   return `http://${m[1] as string}${m[3] ?? ''}`;
 }
-
-/**
- * What a registered redirect URI may be: an absolute URL without a fragment
- * or userinfo; https, or http only on loopback; or a private-use scheme for
- * native apps (`com.example.app:/callback`, RFC 8252 §7.1). Returns why not,
- * or null.
- */
-export function redirectUriProblem(uri: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return 'must be an absolute URL';
-  }
-  if (url.hash || uri.includes('#')) return 'must not have a fragment';
-  if (url.username || url.password) return 'must not contain userinfo';
-  if (url.protocol === 'https:') return null;
-  if (url.protocol === 'http:') return ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname) ? null : 'must be https (http only for loopback addresses)';
-  if (/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) return null;
-  return 'must be https, loopback http, or a private-use scheme like com.example.app:/callback';
-}
