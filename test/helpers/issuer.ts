@@ -110,6 +110,8 @@ export async function startIssuer(opts: IssuerOptions): Promise<IssuerEnv> {
       signingKeys: [{ file: writeJwkFile(key.privateJwk, dir) }],
       users: { file },
       claims: ['email', 'name'],
+      // the token service as it was before clients: the password grant listed (SPEC §8 leaves it off by default)
+      grants: ['password', 'refresh_token'],
       ...opts.issuer,
     },
     verify: { ...opts.verify },

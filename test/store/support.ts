@@ -77,6 +77,7 @@ export function gatewayRaw(o: GatewayRawOptions): Record<string, unknown> {
       refreshTokenTtl: '14d',
       signingKeys: [{ file: o.files.keyFile }],
       users: { file: o.files.usersFile },
+      grants: ['password', 'refresh_token'],
       ...(o.throttle ? { throttle: o.throttle } : {}),
     },
     revocation: { store: 'redis', redis: o.redis, onStoreError: o.onStoreError ?? 'deny' },

@@ -25,6 +25,7 @@ const EVERY_SECTION = {
     throttle: {},
     endpoints: {},
     tokenResponse: {},
+    clients: [{ id: 'c' }],
   },
   trustedIssuers: [
     { iss: 'https://idp.example', jwksUri: 'https://idp.example/certs', audience: 'api' },
@@ -70,6 +71,7 @@ describe('docs/configuration.md', () => {
     for (const k of [
       'server.tls.cert',
       'issuer.endpoints.login',
+      'issuer.clients[].redirectUris',
       'trustedIssuers[].keys[].kid',
       'revocation.redis.sentinels',
       'routes[].auth.roles',
