@@ -66,9 +66,13 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
     csrf: string,
     extra: { username?: string; error?: string; retryAfter?: number; client?: unknown } = {},
     headers: Record<string, string> = {},
-  ) => b.page(res, status, 'sign-in', { flow: flowId, csrf, ...extra }, headers);
+    formAction: readonly string[] = [],
+  ) => b.page(res, status, 'sign-in', { flow: flowId, csrf, ...extra }, headers, formAction);
   /** OAuth: "to continue to <client>" on the form */
   const clientOf = (flow: FlowRecord) => (typeof flow.data?.client === 'string' ? { client: flow.data.client } : {});
+  /** OAuth: the sign-in post may end at the client's redirect URI (no consent page), and Chromium applies form-action to that redirect */
+  const formActionOf = (flow: FlowRecord): string[] =>
+    Array.isArray(flow.data?.formAction) ? flow.data.formAction.filter((v): v is string => typeof v === 'string') : [];
   const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
     res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
     res.end();
@@ -87,7 +91,7 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
         }
         return b.page(res, 200, 'signed-in', { user: signedIn.record.sub, csrf: signedIn.record.csrf });
       }
-      if (flow && flowId !== undefined) return form(res, 200, flowId, flow.csrf, clientOf(flow));
+      if (flow && flowId !== undefined) return form(res, 200, flowId, flow.csrf, clientOf(flow), {}, formActionOf(flow));
       const fresh = await b.flows.start('/');
       return form(res, 200, fresh.id, fresh.flow.csrf);
     },
@@ -113,6 +117,7 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
             flow.csrf,
             { ...(p.username !== undefined ? { username: p.username } : {}), retryAfter: Number(wait), ...clientOf(flow) },
             { 'retry-after': wait },
+            formActionOf(flow),
           );
         }
         if (err.code === 'invalid_credentials' || err.code === 'invalid_request')

@@ -84,7 +84,11 @@ export function authorizeHandlers(p: ProviderDeps): {
         await records.finishRequest(id);
         return refuse(ctx, res, request, 'login_required', 'The user is not signed in');
       }
-      const flow = await b.flows.start(`${CONTINUE_PATH}?request=${id}`, { client: client.name, reauth: tooOld });
+      const flow = await b.flows.start(`${CONTINUE_PATH}?request=${id}`, {
+        client: client.name,
+        reauth: tooOld,
+        formAction: [formTarget(request.redirectUri)],
+      });
       ctx.reason = 'authorize_sign_in';
       res.writeHead(302, { location: `/auth/sign-in?flow=${flow.id}`, 'cache-control': 'no-store', 'content-length': 0 });
       res.end();
@@ -108,7 +112,7 @@ export function authorizeHandlers(p: ProviderDeps): {
           {
             client: client.name,
             user: user.username,
-            scopes: scopes.map((s) => ({ name: s, description: SCOPE_WORDS[s] ?? `Use ${s}` })),
+            scopes: scopes.map((s) => ({ name: s, description: SCOPE_WORDS[s] ?? 'Act on your behalf with this permission' })),
             csrf,
             request: id,
             action: CONSENT_PATH,
