@@ -60,6 +60,8 @@ export interface ProviderOptions {
   revocation?: Record<string, unknown>;
   /** share one key and users file between instances */
   shared?: { keyFile: string; usersFile: string };
+  /** another instance's origin: instances of one fleet share the public URL (and so the issuer) */
+  publicUrl?: string;
 }
 
 export async function sharedFiles(): Promise<{ keyFile: string; usersFile: string }> {
@@ -87,7 +89,7 @@ export async function sharedFiles(): Promise<{ keyFile: string; usersFile: strin
 export async function startProvider(opts: ProviderOptions = {}, port?: number): Promise<Provider> {
   const files = opts.shared ?? (await sharedFiles());
   const p = port ?? (await freePort());
-  const origin = `http://127.0.0.1:${p}`;
+  const origin = opts.publicUrl ?? `http://127.0.0.1:${p}`;
   const up = await startUpstream();
   const raw = {
     server: { listen: `127.0.0.1:${p}`, publicUrl: origin },
