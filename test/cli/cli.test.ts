@@ -119,6 +119,19 @@ describe.concurrent('gatehouse check', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('warns (and still exits 0) when the password grant is listed: RFC 9700 says it must not be used', async () => {
+    const base = gatewayConfig(8080, 9090);
+    const file = writeConfig({ ...base, issuer: { ...(base.issuer as object), grants: ['password', 'refresh_token'] } });
+    const r = await runCli(['check', '-c', file]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(
+      lines.some((l) => /^warning: issuer\.grants: the password grant is on: .*RFC 9700 §2\.4/.test(l)),
+      r.stdout,
+    ).toBe(true);
+    expect(r.stdout).toContain(`${file}: ok (1 warning)`);
+  });
+
   it('exits 1 and prints every problem with its YAML path', async () => {
     const base = gatewayConfig(8080, 9090);
     const file = writeConfig({
