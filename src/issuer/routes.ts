@@ -13,6 +13,7 @@ import { logout, oauthRevoke, profile } from './session.js';
 import { signInHandlers, type BrowserDeps } from './sign-in.js';
 import { authorizeHandlers, CONSENT_PATH, CONTINUE_PATH } from './oauth/authorize.js';
 import { endSessionHandlers, LOGOUT_PATH } from './oauth/end-session.js';
+import { clientOrigins, openCors, preflight, withCors } from './oauth/cors.js';
 import { OAuthRecords } from './oauth/records.js';
 import { tokenEndpoint } from './oauth/token-endpoint.js';
 import { userinfo } from './oauth/userinfo.js';
@@ -44,8 +45,8 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
         throw err;
       }
     };
-  const route = (path: string, auth: AuthRule, handlers: Record<string, LocalHandler>): CompiledRoute =>
-    builtinRoute(`gatehouse:${path}`, path, auth, Object.fromEntries(Object.entries(handlers).map(([m, h]) => [m, counted(path, h)])));
+  const route = (path: string, auth: AuthRule, handlers: Record<string, LocalHandler>, methods: ReadonlySet<string> | null = null): CompiledRoute =>
+    builtinRoute(`gatehouse:${path}`, path, auth, Object.fromEntries(Object.entries(handlers).map(([m, h]) => [m, counted(path, h)])), methods);
   const tokens = (res: Parameters<LocalHandler>[1], body: TokenResponse) => sendJson(res, 200, body, NO_STORE);
   /** The JSON API's token responses: the access token under each configured name (SPEC §9); /oauth/token keeps RFC 6749's. */
   const fields = deps.issuer.tokenResponse.accessTokenFields;
@@ -88,8 +89,12 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
   const provider = browser && records ? { deps, browser, clients, records } : null;
   const code = provider !== null && deps.issuer.grants.includes('authorization_code') ? authorizeHandlers(provider) : null;
   const features = { browser: provider !== null };
-  const userinfoHandler: LocalHandler = (ctx, res) => userinfo(deps, ctx, res);
+  // browser apps call these themselves: CORS for the registered clients' origins (preflights need no token, so they come first)
+  const origins = clientOrigins(deps.issuer.clients);
+  const userinfoHandler = withCors(origins, (ctx, res) => userinfo(deps, ctx, res));
+  const corsPaths = ['/oauth/token', '/oauth/revoke', ...(code ? ['/oauth/userinfo'] : [])];
   return [
+    ...corsPaths.map((p) => route(p, PUBLIC, { OPTIONS: preflight(origins) }, new Set(['OPTIONS']))),
     ...(pages ? [route('/auth/sign-in', PUBLIC, pages.signIn), route('/auth/sign-out', PUBLIC, pages.signOut)] : []),
     ...(code
       ? [
@@ -105,11 +110,13 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
     route('/auth/logout', BEARER, { POST: (ctx, res) => logout(deps, ctx, res) }),
     route('/auth/profile', BEARER, { GET: (ctx, res) => profile(deps, ctx, res) }),
     route('/oauth/token', PUBLIC, {
-      POST: async (ctx, res) => tokens(res, await tokenEndpoint(deps, clients, code ? records : null, ctx, await readParams(ctx.req, BODY_LIMIT))),
+      POST: withCors(origins, async (ctx, res) =>
+        tokens(res, await tokenEndpoint(deps, clients, code ? records : null, ctx, await readParams(ctx.req, BODY_LIMIT))),
+      ),
     }),
-    route('/oauth/revoke', PUBLIC, { POST: (ctx, res) => oauthRevoke(deps, clients, ctx, res) }),
-    route('/.well-known/jwks.json', PUBLIC, { GET: (_ctx, res) => jwks(deps, res) }),
-    ...discoveryRoutes.map((p) => route(p, PUBLIC, { GET: (_ctx, res) => openidConfiguration(deps, res, features) })),
+    route('/oauth/revoke', PUBLIC, { POST: withCors(origins, (ctx, res) => oauthRevoke(deps, clients, ctx, res)) }),
+    route('/.well-known/jwks.json', PUBLIC, { GET: openCors((_ctx, res) => jwks(deps, res)) }),
+    ...discoveryRoutes.map((p) => route(p, PUBLIC, { GET: openCors((_ctx, res) => openidConfiguration(deps, res, features)) })),
     ...extraRoutes,
   ];
 }

@@ -24,8 +24,14 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
 }
 
 /** One of Gatehouse's own endpoints, as a route: an exact path, any host, the handlers by method. */
-export function builtinRoute(name: string, path: string, auth: AuthRule, handlers: Readonly<Record<string, LocalHandler>>): CompiledRoute {
-  return { name, pattern: compilePattern(path), methods: null, host: null, wildcardHost: null, auth, login: 'deny', proxy: null, local: handlers };
+export function builtinRoute(
+  name: string,
+  path: string,
+  auth: AuthRule,
+  handlers: Readonly<Record<string, LocalHandler>>,
+  methods: ReadonlySet<string> | null = null,
+): CompiledRoute {
+  return { name, pattern: compilePattern(path), methods, host: null, wildcardHost: null, auth, login: 'deny', proxy: null, local: handlers };
 }
 
 function hostMatches(route: CompiledRoute, host: string): boolean {

@@ -162,6 +162,43 @@ describe('openid-client and Chromium against Gatehouse', () => {
     await context.close();
   });
 
+  it('a single-page app exchanges its code from the browser itself (CORS for its origin) and calls userinfo', async () => {
+    const config = await discover('web');
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: `${cbOrigin}/cb`,
+      scope: 'openid email',
+      prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: 'spa',
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await signInOnPage(page);
+    await page.waitForSelector('button[value="allow"]');
+    await page.click('button[value="allow"]');
+    const back = await landedAt(page, '/cb');
+    // the app's page (origin cbOrigin) calls Gatehouse's endpoints with fetch, as an SPA does
+    const result = await page.evaluate(
+      async ({ issuer, code, verifier, redirectUri }) => {
+        const token = await fetch(`${issuer}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri, client_id: 'web' }),
+        });
+        const tokens = (await token.json()) as { access_token: string };
+        const info = await fetch(`${issuer}/oauth/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+        return { token: token.status, userinfo: (await info.json()) as Record<string, unknown> };
+      },
+      { issuer: p.origin, code: back.searchParams.get('code') as string, verifier, redirectUri: `${cbOrigin}/cb` },
+    );
+    expect(result.token).toBe(200);
+    expect(result.userinfo).toMatchObject({ sub: ALICE, email: 'alice@example.com' });
+    await context.close();
+  });
+
   it('a first-party confidential client: no consent page; client_secret_basic at the token endpoint', async () => {
     const config = await discover('confidential', SECRET);
     const verifier = oidc.randomPKCECodeVerifier();

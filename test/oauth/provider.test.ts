@@ -497,3 +497,46 @@ describe('discovery', () => {
     }
   });
 });
+
+describe('CORS for browser apps', () => {
+  const preflightFor = (path: string, origin: string) =>
+    fetch(`${p.g.url}${path}`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+
+  it('a registered client origin may call the token, revoke and userinfo endpoints; preflights need no token', async () => {
+    for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/userinfo']) {
+      const r = await preflightFor(path, 'https://app.example');
+      expect(r.status).toBe(204);
+      expect(r.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(r.headers.get('access-control-allow-headers')).toContain('authorization');
+      expect(r.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+    const { code, verifier } = await codeFor(p, cookie);
+    const r = await redeem(code, verifier, {}, { origin: 'https://app.example' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    // errors are readable by the app too
+    const bad = await redeem('nope', verifier, {}, { origin: 'https://app.example' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('access-control-allow-origin')).toBe('https://app.example');
+  });
+
+  it('any other origin gets no CORS allowance (the browser then blocks the call)', async () => {
+    for (const origin of ['https://evil.example', 'https://app.example.evil.example', 'http://app.example', 'null']) {
+      const r = await preflightFor('/oauth/token', origin);
+      expect(r.status).toBe(204);
+      expect(r.headers.get('access-control-allow-origin')).toBeNull();
+      const post = await redeem('nope', 'x', {}, { origin });
+      expect(post.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
+  it('discovery and the JWKS are public documents: any origin may read them', async () => {
+    for (const path of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
+      const r = await fetch(`${p.g.url}${path}`, { headers: { origin: 'https://anyone.example' } });
+      expect(r.headers.get('access-control-allow-origin')).toBe('*');
+    }
+  });
+});
