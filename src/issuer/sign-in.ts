@@ -9,6 +9,7 @@ import type { FlowRecord, Flows } from '../sessions/flows.js';
 import type { SessionManager } from '../sessions/sessions.js';
 import { BODY_LIMIT, seconds, type IssuerDeps } from './deps.js';
 import { authenticateUser, startLoginSession } from './login.js';
+import { OAuthRecords } from './oauth/records.js';
 
 /** The pages Gatehouse renders (web/); the issuer names the page and its data. */
 export type PageName = 'sign-in' | 'signed-in' | 'sign-out' | 'consent' | 'error';
@@ -164,8 +165,19 @@ export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Reco
   return { signIn, signOut };
 }
 
-/** Ends a browser session everywhere: its record, and its login session (`sid`), which every instance's revocation mirror sees within 1 s. */
+/**
+ * Ends a browser session everywhere: its record, its login session (`sid`),
+ * which every instance's revocation mirror sees within 1 s, and the login
+ * sessions OAuth clients started from it (their access and refresh tokens).
+ */
 export async function endSession(deps: IssuerDeps, b: BrowserDeps, id: string): Promise<void> {
   const record = await b.sessions.end(id);
-  if (record) await revokeFamily(deps.store, deps, record.sid, seconds(deps.issuer.refreshTokenTtlMs));
+  if (record) await endLoginSession(deps, record.sid);
+}
+
+/** Revokes a browser session's login session and every client login session linked to it. */
+export async function endLoginSession(deps: IssuerDeps, sid: string): Promise<void> {
+  const ttl = seconds(deps.issuer.refreshTokenTtlMs);
+  await revokeFamily(deps.store, deps, sid, ttl);
+  for (const linked of await new OAuthRecords(deps.store).linkedFamilies(sid)) await revokeFamily(deps.store, deps, linked, ttl);
 }

@@ -443,6 +443,26 @@ describe('userinfo and end-session', () => {
     // the session is over: the authorization endpoint sends the same cookie to sign in again
     const after = await navigate(p, authorizeQuery('spa', SPA_CB, pkce().challenge), session);
     expect(after.headers.get('location')).toMatch(/^\/auth\/sign-in\?flow=/);
+    // and the tokens the client got from this session are revoked with it
+    const { result, calls } = await upstreamCalls(() => api(t.access_token as string));
+    expect(result.status).toBe(401);
+    expect(calls).toBe(0);
+    const refreshed = await tokenRequest(p, { grant_type: 'refresh_token', refresh_token: t.refresh_token as string, client_id: 'spa' });
+    expect(refreshed.status).toBe(400);
+  });
+
+  it('signing out on the sign-out page ends the tokens clients got from that session, and only those', async () => {
+    const session = (await signIn(p)).cookie;
+    const other = (await signIn(p)).cookie;
+    const a = await codeFor(p, session);
+    const b = await codeFor(p, other);
+    const mine = (await (await redeem(a.code, a.verifier)).json()) as Record<string, string>;
+    const theirs = (await (await redeem(b.code, b.verifier)).json()) as Record<string, string>;
+    const page = await navigate(p, '/auth/sign-out', session);
+    const out = await postForm(p, '/auth/sign-out', { csrf: formFields(await page.text()).csrf }, session);
+    expect(out.status).toBe(303);
+    expect((await api(mine.access_token as string)).status).toBe(401);
+    expect((await api(theirs.access_token as string)).status).toBe(200);
   });
 
   it('an unregistered post-logout URI is an error page, never followed, and signs no one out', async () => {

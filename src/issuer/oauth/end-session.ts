@@ -6,10 +6,9 @@ import { crossSiteReason } from '../../http/browser.js';
 import { readParams } from '../../http/body.js';
 import { clearedCookie } from '../../http/cookies.js';
 import type { LocalHandler, RequestContext } from '../../pipeline/context.js';
-import { revokeFamily } from '../../revocation/revoke.js';
 import { parseRecord } from '../../sessions/records.js';
-import { BODY_LIMIT, seconds } from '../deps.js';
-import { currentSession, endSession } from '../sign-in.js';
+import { BODY_LIMIT } from '../deps.js';
+import { currentSession, endLoginSession, endSession } from '../sign-in.js';
 import type { ProviderDeps } from './authorize.js';
 
 export const LOGOUT_PATH = '/oauth/logout';
@@ -90,7 +89,7 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
     const session = await currentSession(b, ctx.req);
     if (hint) {
       // the session the ID token names ends everywhere; this browser's too when it is the same user's
-      if (hint.sid !== null) await revokeFamily(deps.store, deps, hint.sid, seconds(deps.issuer.refreshTokenTtlMs));
+      if (hint.sid !== null) await endLoginSession(deps, hint.sid);
       if (session && session.record.sub === hint.sub) await endSession(deps, b, session.id);
       ctx.reason = 'oauth_logout';
       deps.logger.info({ reqId: ctx.requestId, sub: hint.sub, sid: hint.sid, client: client?.id }, 'signed out (end-session endpoint)');

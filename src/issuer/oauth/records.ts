@@ -1,5 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseRecord, type RecordStore } from '../../sessions/records.js';
+import type { SessionStore } from '../../store/types.js';
+
+/** The records, and the store's atomic counter (which numbers the login sessions a browser session started). */
+type Store = RecordStore & Pick<SessionStore, 'hit' | 'peek'>;
 
 /** An authorization request that passed every check, waiting for sign-in and consent (kept server-side; only its id travels). */
 export interface AuthorizationRequest {
@@ -61,7 +65,7 @@ const hash = (code: string) => createHash('sha256').update(code, 'utf8').digest(
  * started, and remembered consents.
  */
 export class OAuthRecords {
-  constructor(private readonly store: RecordStore) {}
+  constructor(private readonly store: Store) {}
 
   async saveRequest(request: AuthorizationRequest, id = randomBytes(16).toString('base64url')): Promise<string> {
     await this.store.putRecord('oauth-request', id, JSON.stringify(request), REQUEST_TTL_SECONDS);
@@ -94,6 +98,28 @@ export class OAuthRecords {
     const grant = parseRecord(await this.store.takeRecord('oauth-code', key), isCode);
     if (grant) return { grant };
     return { issuedFamily: await this.store.getRecord('oauth-code-family', key) };
+  }
+
+  /**
+   * Remembers that the browser session `sessionSid` started the client's
+   * login session `familySid`, so that signing out ends the client's tokens
+   * too. Each link gets its own record under a number from the store's
+   * atomic counter: two clients redeeming at once never overwrite each other.
+   */
+  async linkFamily(sessionSid: string, familySid: string, ttlSeconds: number): Promise<void> {
+    const { count } = await this.store.hit(`oauth-links:${sessionSid}`, ttlSeconds);
+    await this.store.putRecord('oauth-link', `${sessionSid}:${count}`, familySid, ttlSeconds);
+  }
+
+  /** The client login sessions a browser session started. */
+  async linkedFamilies(sessionSid: string): Promise<string[]> {
+    const { count } = await this.store.peek(`oauth-links:${sessionSid}`);
+    const out: string[] = [];
+    for (let i = 1; i <= count; i++) {
+      const sid = await this.store.getRecord('oauth-link', `${sessionSid}:${i}`);
+      if (sid !== null) out.push(sid);
+    }
+    return out;
   }
 
   async consent(sub: string, clientId: string): Promise<string[]> {

@@ -88,6 +88,8 @@ async function exchangeCode(deps: IssuerDeps, client: OAuthClient, records: OAut
   await durable(deps, () => deps.store.createFamily(g.familySid, user.username, jti, Math.floor(Date.now() / 1000) + seconds(deps.issuer.refreshTokenTtlMs)), {
     op: 'create_family',
   });
+  // signing out of the browser session that granted this code ends these tokens too
+  await durable(deps, () => records.linkFamily(g.sessionSid, g.familySid, seconds(deps.issuer.refreshTokenTtlMs)), { op: 'link_family' });
   deps.logger.info({ sub: user.username, client: client.id, sid: g.familySid }, 'authorization code redeemed');
   return tokenResponse(deps, user, g.familySid, jti, g.scopes.join(' '), {
     clientId: client.id,
