@@ -7,6 +7,7 @@
  * URI, no code, no token, no upstream call.
  */
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeQuery,
@@ -496,6 +497,23 @@ describe('userinfo and end-session', () => {
 });
 
 describe('discovery', () => {
+  it("README's and docs' discovery tables list exactly the fields Gatehouse serves", async () => {
+    const served = Object.keys((await (await fetch(`${p.g.url}/.well-known/openid-configuration`)).json()) as object).sort();
+    for (const [file, after] of [
+      ['README.md', 'Every field, as the demo'],
+      ['docs/oauth-provider.md', '| Field | Value |'],
+    ] as const) {
+      const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+      // the first table after the marker: its consecutive lines starting with "|"
+      const lines = text.slice(text.indexOf(after)).split('\n');
+      const first = lines.findIndex((l) => l.startsWith('|'));
+      const end = lines.findIndex((l, i) => i > first && !l.startsWith('|'));
+      const rows = lines.slice(first, end).filter((l) => l.startsWith('| `'));
+      const listed = rows.flatMap((r) => [...(r.split('|')[1] ?? '').matchAll(/`([a-z_]+)`/g)].map((m) => m[1] as string)).sort();
+      expect(listed, file).toEqual(served);
+    }
+  });
+
   it('both documents list every required field and only what is enabled', async () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const m = (await (await fetch(`${p.g.url}${path}`)).json()) as Record<string, unknown>;
