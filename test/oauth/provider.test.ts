@@ -23,7 +23,9 @@ import {
   tokenRequest,
   type Provider,
 } from '../helpers/oauth.js';
+import * as oidc from 'openid-client';
 import { sleep } from '../helpers/http.js';
+import { freePort } from '../helpers/redis.js';
 
 const SPA_CB = 'https://app.example/callback';
 const REPORTS_CB = 'https://reports.example/cb';
@@ -274,6 +276,18 @@ describe('code exchange refusals', () => {
     const missing = await tokenRequest(p, { grant_type: 'authorization_code', code: b.code, redirect_uri: SPA_CB, client_id: 'spa' });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('a verifier sent without a challenge: the authorization request without one gets no code, so no verifier can ever redeem one', async () => {
+    const q = new URLSearchParams(authorizeQuery('spa', SPA_CB, 'x').split('?')[1]);
+    q.delete('code_challenge');
+    q.delete('code_challenge_method');
+    const refused = await expectClientError(await navigate(p, `/oauth/authorize?${q.toString()}`, cookie), SPA_CB, 'invalid_request');
+    expect(refused.searchParams.get('error_description')).toMatch(/code_challenge is required/);
+    const { result, calls } = await upstreamCalls(() => redeem('made-up-code', pkce().verifier));
+    expect(result.status).toBe(400);
+    expect(await result.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(calls).toBe(0);
   });
 
   it('a code used twice: the second use fails and the tokens of the first are revoked', async () => {
@@ -575,6 +589,45 @@ describe('CORS for browser apps', () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
       const r = await fetch(`${p.g.url}${path}`, { headers: { origin: 'https://anyone.example' } });
       expect(r.headers.get('access-control-allow-origin')).toBe('*');
+    }
+  });
+});
+
+describe('an issuer with a path', () => {
+  it('openid-client discovers it both ways (OpenID Discovery and RFC 8414) and runs the code flow and client credentials against it', async () => {
+    const port = await freePort();
+    const iss = `http://127.0.0.1:${port}/id`;
+    const pp = await startProvider({ issuer: { iss } }, port);
+    try {
+      for (const algorithm of ['oidc', 'oauth2'] as const) {
+        const config = await oidc.discovery(new URL(iss), 'nightly', undefined, oidc.ClientSecretBasic(SECRET), {
+          algorithm,
+          execute: [oidc.allowInsecureRequests],
+        });
+        expect(config.serverMetadata().issuer).toBe(iss);
+        const t = await oidc.clientCredentialsGrant(config, { scope: 'reports:read' });
+        expect(decodeJwt(t.access_token)).toMatchObject({ iss, sub: 'nightly' });
+      }
+      const spa = await oidc.discovery(new URL(iss), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+      const c = (await signIn(pp)).cookie;
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(spa, {
+        redirect_uri: SPA_CB,
+        scope: 'openid email',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state: 'st',
+      });
+      const r = await navigate(pp, url.href.replace(pp.origin, ''), c);
+      expect(r.status).toBe(302);
+      const tokens = await oidc.authorizationCodeGrant(spa, new URL(r.headers.get('location') ?? ''), {
+        pkceCodeVerifier: verifier,
+        expectedState: 'st',
+        idTokenExpected: true,
+      });
+      expect(tokens.claims()).toMatchObject({ iss, aud: 'spa', sub: 'alice' });
+    } finally {
+      await pp.stop();
     }
   });
 });
