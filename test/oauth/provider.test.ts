@@ -425,7 +425,11 @@ describe('client credentials', () => {
     // password grant is off unless listed
     const password = await tokenRequest(p, { grant_type: 'password', username: 'alice', password: 'alice-password-1', client_id: 'spa' });
     expect(password.status).toBe(400);
-    expect(await password.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    const body = (await password.json()) as Record<string, string>;
+    expect(body).toMatchObject({ error: 'unsupported_grant_type' });
+    expect(body.error_description).toBe(
+      'Supported grant types: authorization_code, refresh_token, client_credentials (the password grant is off unless issuer.grants lists it; RFC 9700 §2.4)',
+    );
   });
 });
 

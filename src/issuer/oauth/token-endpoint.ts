@@ -36,7 +36,7 @@ export async function tokenEndpoint(
   const enabled = deps.issuer.grants.filter((g) => g !== 'authorization_code' || records !== null);
   if (!(enabled as readonly string[]).includes(grant))
     throw new GatewayError('unsupported_grant_type', 'unsupported_grant_type', {
-      description: `Supported grant types: ${enabled.join(', ') || 'none'}`,
+      description: `Supported grant types: ${enabled.join(', ') || 'none'}${grant === 'password' ? ' (the password grant is off unless issuer.grants lists it; RFC 9700 §2.4)' : ''}`,
       headers: NO_STORE,
     });
   const creds = readClientCredentials(ctx.req.headers, p);
