@@ -58,6 +58,16 @@ const discover = (clientId: string, secret?: string) =>
     ? oidc.discovery(new URL(p.origin), clientId, undefined, oidc.None(), insecure)
     : oidc.discovery(new URL(p.origin), clientId, undefined, oidc.ClientSecretBasic(secret), insecure);
 
+/** An authorization URL with PKCE S256 for `verifier`, back to the callback server's /cb. */
+async function authorizationUrl(config: oidc.Configuration, verifier: string, params: Record<string, string>): Promise<URL> {
+  return oidc.buildAuthorizationUrl(config, {
+    redirect_uri: `${cbOrigin}/cb`,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...params,
+  });
+}
+
 /** Waits until the browser is at the client's callback and returns that URL. */
 async function landedAt(page: Page, path: string): Promise<URL> {
   await page.waitForURL((u) => u.href.startsWith(`${cbOrigin}${path}`), { timeout: 15_000 });
@@ -80,15 +90,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const redirectUri = `${cbOrigin}/cb`;
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile email orders:read',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-    });
+    const url = await authorizationUrl(config, verifier, { scope: 'openid profile email orders:read', state, nonce });
 
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -132,13 +134,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
 
     // a second authorization for the same scopes: consent is remembered, the browser goes straight back
     const v2 = oidc.randomPKCECodeVerifier();
-    const url2 = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile email orders:read',
-      code_challenge: await oidc.calculatePKCECodeChallenge(v2),
-      code_challenge_method: 'S256',
-      state: 'again',
-    });
+    const url2 = await authorizationUrl(config, v2, { scope: 'openid profile email orders:read', state: 'again' });
     await page.goto(url2.href);
     const back2 = await landedAt(page, '/cb');
     expect(back2.searchParams.get('state')).toBe('again');
@@ -165,14 +161,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
   it('a single-page app exchanges its code from the browser itself (CORS for its origin) and calls userinfo', async () => {
     const config = await discover('web');
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: `${cbOrigin}/cb`,
-      scope: 'openid email',
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state: 'spa',
-    });
+    const url = await authorizationUrl(config, verifier, { scope: 'openid email', prompt: 'consent', state: 'spa' });
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(url.href);
@@ -202,13 +191,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
   it('a first-party confidential client: no consent page; client_secret_basic at the token endpoint', async () => {
     const config = await discover('confidential', SECRET);
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: `${cbOrigin}/cb`,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state: 's1',
-    });
+    const url = await authorizationUrl(config, verifier, { scope: 'openid email', state: 's1' });
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(url.href);
@@ -239,13 +222,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
 
   it('the consent page cannot be framed: Chromium refuses to show it in another site’s iframe', async () => {
     const config = await discover('web');
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: `${cbOrigin}/cb`,
-      scope: 'openid profile',
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const url = await authorizationUrl(config, oidc.randomPKCECodeVerifier(), { scope: 'openid profile', prompt: 'consent' });
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(url.href);
