@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError, invalidRequest } from '../../errors.js';
-import { dummyHash, verifyPassword } from '../../tokens/passwords.js';
+import { verifyPassword } from '../../tokens/passwords.js';
 import type { OAuthClient } from '../../config/schema.js';
 
 export type { OAuthClient };
@@ -57,16 +57,14 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
  * The registered client these credentials prove, or invalid_client. A
  * confidential client must present its secret (compared in constant time,
  * or checked against its argon2 hash); a public client must not present one.
- * An unknown client id costs the same as a wrong secret.
  */
 export async function authenticateClient(registry: ReadonlyMap<string, OAuthClient>, creds: ClientCredentials | null): Promise<OAuthClient> {
   if (!creds) throw invalidClient('no_client', false);
   const basic = creds.method === 'client_secret_basic';
   const client = registry.get(creds.id);
-  if (!client) {
-    if (creds.secret !== null) await verifyPassword(await dummyHash(), creds.secret);
-    throw invalidClient('unknown_client', basic);
-  }
+  // Client ids are not secrets (they travel in authorization URLs), so an unknown one is refused at once:
+  // a dummy argon2 check would only hand anyone a way to make Gatehouse burn CPU.
+  if (!client) throw invalidClient('unknown_client', basic);
   if (!isConfidential(client)) {
     if (creds.secret !== null) throw invalidClient('public_client_with_secret', basic);
     return client;
