@@ -86,5 +86,8 @@ Or from a terminal:
   curl -H "Authorization: Bearer $TOKEN" ${base}/api/orders      # the echo shows the X-User-* headers
   curl -H "Authorization: Bearer $TOKEN" ${base}/admin/stats     # needs role admin
   # or mint one without a users file: node dist/cli.js token -c ${file} --sub carol --roles admin
+
+Gatehouse as an OpenID provider: in another terminal run  ${base === 'http://127.0.0.1:8080' ? '' : `ISSUER=${base} `}node examples/oidc-web-app.mjs
+and open http://127.0.0.1:3000 (an app signing in with Gatehouse; ${base}/.well-known/openid-configuration).
 `);
 }
