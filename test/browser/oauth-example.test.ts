@@ -76,7 +76,8 @@ async function stopApp(app: ChildProcess): Promise<void> {
   await exited;
 }
 
-describe('examples/oidc-web-app.mjs against Gatehouse', () => {
+// a child process and several browser round trips per test: generous for a loaded 2-core machine
+describe('examples/oidc-web-app.mjs against Gatehouse', { timeout: 60_000 }, () => {
   it.each([
     ['a public client (PKCE only), with the consent page', { CLIENT_ID: 'demo-app' }, true],
     ['a confidential client (client_secret_basic), first-party', { CLIENT_ID: 'orders-web', CLIENT_SECRET: SECRET }, false],
@@ -84,7 +85,7 @@ describe('examples/oidc-web-app.mjs against Gatehouse', () => {
     const app = await startApp(env);
     const context = await browser.newContext();
     const page = await context.newPage();
-    page.setDefaultTimeout(8000);
+    page.setDefaultTimeout(15_000);
     if (process.env.DEBUG_EXAMPLE) page.on('framenavigated', (f) => f === page.mainFrame() && console.log('nav', f.url()));
     try {
       await page.goto(`http://127.0.0.1:${appPort}/`);
@@ -97,7 +98,7 @@ describe('examples/oidc-web-app.mjs against Gatehouse', () => {
         await page.waitForSelector('button[value="allow"]');
         await page.click('button[value="allow"]');
       }
-      await page.waitForSelector('#name', { timeout: 8_000 });
+      await page.waitForSelector('#name', { timeout: 15_000 });
       expect(await page.textContent('#name')).toBe('Alice Liddell');
       expect(await page.textContent('#email')).toBe('alice@example.com');
       await page.click('a[href="/refresh"]');

@@ -80,7 +80,8 @@ async function signInOnPage(page: Page): Promise<void> {
   await page.click('button[type="submit"]');
 }
 
-describe('openid-client and Chromium against Gatehouse', () => {
+// several browser round trips per test: generous for a loaded 2-core machine
+describe('openid-client and Chromium against Gatehouse', { timeout: 60_000 }, () => {
   it('code flow with PKCE: sign-in page, consent page, code exchange, ID token validated, userinfo, refresh, revocation, end-session', async () => {
     const config = await discover('web');
     const meta = config.serverMetadata();
@@ -232,7 +233,7 @@ describe('openid-client and Chromium against Gatehouse', () => {
     const framed = await context.newPage();
     await framed.goto(`${cbOrigin}/evil`);
     await framed.setContent(`<iframe id="f" src="${page.url()}"></iframe>`);
-    await framed.waitForTimeout(500);
+    await framed.waitForLoadState('load');
     const frame = framed.frames().find((f) => f !== framed.mainFrame());
     const framedButton = frame ? await frame.$('button[value="allow"]').catch(() => null) : null;
     expect(framedButton).toBeNull();
