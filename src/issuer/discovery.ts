@@ -31,7 +31,8 @@ export function providerMetadata(deps: IssuerDeps, features: ProviderFeatures): 
   const code = grants.includes('authorization_code');
   const clientScopes = deps.issuer.clients.flatMap((c) => c.scopes);
   const scopes = [...new Set([...(code ? STANDARD_SCOPES : []), ...clientScopes])];
-  const algs = [...new Set(deps.signingKeys.map((k) => k.alg))];
+  // ID tokens are signed with the current (first) key only; retired keys still verify but never sign
+  const algs = deps.signingKeys.slice(0, 1).map((k) => k.alg);
   return {
     issuer: iss,
     ...(code ? { authorization_endpoint: at('/oauth/authorize') } : {}),
