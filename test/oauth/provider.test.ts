@@ -25,6 +25,7 @@ import {
 } from '../helpers/oauth.js';
 import * as oidc from 'openid-client';
 import { sleep } from '../helpers/http.js';
+import { hashed } from '../helpers/issuer.js';
 import { freePort } from '../helpers/redis.js';
 
 const SPA_CB = 'https://app.example/callback';
@@ -406,6 +407,23 @@ describe('client credentials', () => {
       expect(t.scope).toBe('reports:read');
       expect(decodeJwt(t.access_token as string)).toMatchObject({ sub: 'nightly', client_id: 'nightly', aud: 'api' });
       expect((await api(t.access_token as string)).status).toBe(200);
+    }
+  });
+
+  it('a client registered with secretHash (argon2) authenticates with the secret, not with the hash', async () => {
+    const hash = await hashed(SECRET);
+    const other = await startProvider({ clients: [{ id: 'hashed', secretHash: hash, grants: ['client_credentials'], scopes: ['reports:read'] }] });
+    try {
+      const ok = await tokenRequest(other, { grant_type: 'client_credentials' }, { authorization: basic('hashed', SECRET) });
+      expect(ok.status).toBe(200);
+      expect(decodeJwt(((await ok.json()) as Record<string, string>).access_token as string)).toMatchObject({ sub: 'hashed' });
+      for (const secret of [hash, `${SECRET}x`]) {
+        const refused = await tokenRequest(other, { grant_type: 'client_credentials', client_id: 'hashed', client_secret: secret });
+        expect(refused.status).toBe(401);
+        expect(await refused.json()).toMatchObject({ error: 'invalid_client' });
+      }
+    } finally {
+      await other.stop();
     }
   });
 
