@@ -100,6 +100,13 @@ function judge(by, verify, maxOthers) {
       };
     });
   }
+  /** informational: the same cycling requests through raw undici (what the load alone costs a proxy) */
+  const cycleNote = (alg, s) => {
+    const c = by[`raw-undici-cycle-${alg.toLowerCase()}`];
+    return c?.cpuUsPerReq
+      ? `; over raw-undici-cycle-${alg.toLowerCase()} ${us(c)}, which forwards the same requests: +${(s.cpuUsPerReq - c.cpuUsPerReq).toFixed(1)} us`
+      : '';
+  };
   // (2) a new token costs at most raw undici + 1.5 x node:crypto.verify of its algorithm; ahead of fastify-jwt; within 2x of HAProxy (RS256)
   for (const alg of ['RS256', 'ES256']) {
     const name = `gatehouse-new-${alg.toLowerCase()}`;
@@ -113,7 +120,7 @@ function judge(by, verify, maxOthers) {
       return {
         pass: s.cpuUsPerReq <= limit,
         values: { usPerReq: s.cpuUsPerReq, rawUsPerReq: raw.cpuUsPerReq, verifyUs: verify[alg], limitUs: r1(limit), extraInVerifies: r2(extra) },
-        text: `${name}: ${us(s)}/req <= raw-undici ${us(raw)} + 1.5 x crypto.verify ${alg} ${verify[alg].toFixed(1)} us = ${limit.toFixed(1)} us (it adds ${extra.toFixed(2)} verifies' worth)`,
+        text: `${name}: ${us(s)}/req <= raw-undici ${us(raw)} + 1.5 x crypto.verify ${alg} ${verify[alg].toFixed(1)} us = ${limit.toFixed(1)} us (it adds ${extra.toFixed(2)} verifies' worth${cycleNote(alg, s)})`,
       };
     });
   }

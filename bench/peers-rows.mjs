@@ -36,6 +36,14 @@ export const ROWS = [
     what: "raw undici sent the cached-token rows' request (the same ~400-byte Authorization header), no auth",
   },
   {
+    name: 'raw-undici-cycle-rs256',
+    server: 'raw-undici',
+    load: 'cycle',
+    pool: 'rs256',
+    noAuth: true,
+    what: "raw undici sent the new-RS256 rows' requests (a different token each), no auth: what that load costs a proxy that verifies nothing",
+  },
+  {
     name: 'gatehouse-public-info',
     server: 'gatehouse-info',
     path: '/public/hello',
