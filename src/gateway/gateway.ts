@@ -138,6 +138,11 @@ export class Gateway {
         'sessions on plain http (loopback only): the session cookie is sent without Secure and without the __Host- prefix; use https (server.tls) anywhere else',
       );
     }
+    if (config.issuer && config.issuer.clients.length > 0)
+      logger.info(
+        { clients: config.issuer.clients.map((c) => c.id), grants: config.issuer.grants, issuer: config.issuer.iss },
+        `OAuth / OpenID provider: ${config.issuer.clients.length} registered client${config.issuer.clients.length === 1 ? '' : 's'}`,
+      );
     logger.info({ listen: gw.address(), admin: gw.adminAddress(), routes: config.routes.length, store: store.kind }, 'gatehouse started');
     return gw;
   }
