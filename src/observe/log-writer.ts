@@ -7,6 +7,12 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export interface LogWriterOptions {
   /** bytes pending that trigger a write (default 4,096) */
   minLength?: number;
+  /**
+   * the largest write (default 4,096 = PIPE_BUF, which a pipe takes in one
+   * piece, so that processes sharing stdout never interleave lines); a
+   * process that writes stdout alone may batch more per write
+   */
+  maxChunkBytes?: number;
   /** a write at least this often while lines are pending (default 250 ms) */
   intervalMs?: number;
   /** how long a synchronous flush (at exit) retries a full non-blocking pipe (EAGAIN) before dropping (default 200 ms) */
@@ -139,11 +145,12 @@ export class LogWriter {
     send(chunk);
   }
 
-  /** Whole lines from the front of the queue, at most PIPE_BUF bytes unless one line is longer. */
+  /** Whole lines from the front of the queue, at most maxChunkBytes (PIPE_BUF) bytes unless one line is longer. */
   private takeChunk(): Buffer {
     let n = 0;
     let bytes = 0;
-    while (n < this.pending.length && (n === 0 || bytes + this.pending[n]!.length <= PIPE_BUF)) bytes += this.pending[n++]!.length;
+    const max = this.opts.maxChunkBytes ?? PIPE_BUF;
+    while (n < this.pending.length && (n === 0 || bytes + this.pending[n]!.length <= max)) bytes += this.pending[n++]!.length;
     const lines = this.pending.splice(0, n);
     this.pendingBytes -= bytes;
     return lines.length === 1 ? lines[0]! : Buffer.concat(lines, bytes);

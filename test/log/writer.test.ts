@@ -67,6 +67,23 @@ describe('LogWriter: batching', () => {
     expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
   });
 
+  it('a writer alone on its output (maxChunkBytes) batches more per write: nothing goes out below minLength, then whole lines in one write', async () => {
+    const file = join(tempDir(), 'solo.log');
+    const w = writer(open(file, 'w'), { minLength: 64 * 1024, maxChunkBytes: 64 * 1024 });
+    const lines = Array.from({ length: 500 }, (_, i) => line(i, 100));
+    for (const l of lines.slice(0, 300)) w.write(l); // ~37 KiB: under minLength, so held
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(file, 'utf8')).toBe('');
+    for (const l of lines.slice(300)) w.write(l); // past 64 KiB: one write of whole lines, more than PIPE_BUF
+    await until(() => readFileSync(file, 'utf8').length > 0);
+    const first = readFileSync(file, 'utf8');
+    expect(first.length).toBeGreaterThan(32 * 1024);
+    expect(first.endsWith('\n')).toBe(true);
+    expect(lines.join('').startsWith(first)).toBe(true);
+    w.flushSync();
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+  });
+
   it('writes short output within the interval', async () => {
     const file = join(tempDir(), 'out.log');
     const w = writer(open(file, 'w'), { intervalMs: 50 });
