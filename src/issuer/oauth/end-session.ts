@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { compactVerify } from 'jose';
 import type { OAuthClient } from '../../config/schema.js';
@@ -6,20 +5,11 @@ import { crossSiteReason } from '../../http/browser.js';
 import { readParams } from '../../http/body.js';
 import { clearedCookie } from '../../http/cookies.js';
 import type { LocalHandler, RequestContext } from '../../pipeline/context.js';
-import { parseRecord } from '../../sessions/records.js';
 import { BODY_LIMIT } from '../deps.js';
 import { currentSession, endLoginSession, endSession } from '../sign-in.js';
 import type { ProviderDeps } from './authorize.js';
 
 export const LOGOUT_PATH = '/oauth/logout';
-
-interface LogoutRequest {
-  /** where to go afterwards: a registered post-logout URI (with state), or the sign-in page */
-  target: string;
-  clientName?: string | undefined;
-}
-const isLogout = (v: unknown): v is LogoutRequest => typeof (v as Partial<LogoutRequest> | null)?.target === 'string';
-const REQUEST_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /**
  * OpenID Connect RP-Initiated Logout 1.0 at /oauth/logout (SPEC §8). With a
@@ -31,7 +21,7 @@ const REQUEST_ID = /^[A-Za-z0-9_-]{22}$/;
  * post-logout URI that is not registered is never redirected to.
  */
 export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler> {
-  const { deps, browser: b, clients } = p;
+  const { deps, browser: b, clients, records } = p;
   const badRequest = (ctx: RequestContext, res: ServerResponse, reason: string, message: string) => {
     ctx.reason = reason;
     b.page(res, 400, 'error', { status: 400, title: 'This sign-out link is not valid', message, requestId: ctx.requestId });
@@ -99,8 +89,7 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
       ctx.reason = 'oauth_logout_no_session';
       return go(res, target, 302, false);
     }
-    const id = randomBytes(16).toString('base64url');
-    await deps.store.putRecord('oauth-logout', id, JSON.stringify({ target, clientName: client?.name } satisfies LogoutRequest), 15 * 60);
+    const id = await records.saveLogout(target);
     ctx.reason = 'oauth_logout_confirm';
     const formAction = target.startsWith('/') ? [] : [new URL(target).origin];
     b.page(
@@ -117,8 +106,8 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
     const cross = crossSiteReason(ctx.req, b.publicOrigin);
     const session = await currentSession(b, ctx.req);
     const id = form.request as string;
-    const stored = cross || !REQUEST_ID.test(id) ? null : parseRecord(await deps.store.getRecord('oauth-logout', id), isLogout);
-    if (cross || !stored || !session || form.csrf !== session.record.csrf) {
+    const target = cross ? null : await records.logoutTarget(id);
+    if (cross || target === null || !session || form.csrf !== session.record.csrf) {
       ctx.reason = cross ? `csrf_${cross}` : 'logout_form_invalid';
       return b.page(res, 403, 'error', {
         status: 403,
@@ -127,11 +116,11 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
         requestId: ctx.requestId,
       });
     }
-    await deps.store.deleteRecord('oauth-logout', id);
+    await records.finishLogout(id);
     await endSession(deps, b, session.id);
     ctx.reason = 'oauth_logout';
     deps.logger.info({ reqId: ctx.requestId, sub: session.record.sub, sid: session.record.sid }, 'signed out (end-session endpoint)');
-    go(res, stored.target, 303, true);
+    go(res, target, 303, true);
   };
 
   return { GET: start, POST: start };

@@ -83,6 +83,23 @@ export class OAuthRecords {
     return parseRecord(await this.store.takeRecord('oauth-request', id), isRequest);
   }
 
+  /** A sign-out waiting for its confirmation form: where the browser goes afterwards (a registered post-logout URI, or the sign-in page). */
+  async saveLogout(target: string): Promise<string> {
+    const id = randomBytes(16).toString('base64url');
+    await this.store.putRecord('oauth-logout', id, target, REQUEST_TTL_SECONDS);
+    return id;
+  }
+
+  /** The pending sign-out's target; it stays until finishLogout, so a refused (forged) form consumes nothing. */
+  async logoutTarget(id: string | undefined): Promise<string | null> {
+    if (id === undefined || !REQUEST_ID.test(id)) return null;
+    return this.store.getRecord('oauth-logout', id);
+  }
+
+  async finishLogout(id: string): Promise<void> {
+    await this.store.deleteRecord('oauth-logout', id);
+  }
+
   /** A new code for `grant`; the family it will start is remembered for as long as its refresh tokens could live. */
   async issueCode(grant: CodeGrant, ttlSeconds: number, familyTtlSeconds: number): Promise<string> {
     const code = randomBytes(32).toString('base64url');
