@@ -1,4 +1,5 @@
 import type { IssuerConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import type { RevocationStore, SessionStore } from '../store/types.js';
 import type { LoadedKey } from '../tokens/keys.js';
@@ -45,5 +46,9 @@ export interface IssuerDeps {
 }
 
 export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+/** 400 invalid_grant (the JSON API answers it 401): a bad code, verifier or refresh token, with the table's description unless given. */
+export const invalidGrant = (reason: string, description?: string) =>
+  new GatewayError('invalid_grant', reason, { headers: NO_STORE, ...(description !== undefined ? { description } : {}) });
 export const BODY_LIMIT = 16 * 1024;
 export const seconds = (ms: number): number => Math.round(ms / 1000);

@@ -33,6 +33,8 @@ export function providerMetadata(deps: IssuerDeps, features: ProviderFeatures): 
   const scopes = [...new Set([...(code ? STANDARD_SCOPES : []), ...clientScopes])];
   // ID tokens are signed with the current (first) key only; retired keys still verify but never sign
   const algs = deps.signingKeys.slice(0, 1).map((k) => k.alg);
+  // clients authenticate once there is a registry (the code flow needs one); before it, /oauth/token took anyone
+  const clientAuth = deps.issuer.clients.length > 0 || code ? CLIENT_AUTH : ['none'];
   return {
     issuer: iss,
     ...(code ? { authorization_endpoint: at('/oauth/authorize') } : {}),
@@ -47,8 +49,8 @@ export function providerMetadata(deps: IssuerDeps, features: ProviderFeatures): 
     grant_types_supported: grants,
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: algs,
-    token_endpoint_auth_methods_supported: deps.issuer.clients.length > 0 || code ? CLIENT_AUTH : ['none'],
-    revocation_endpoint_auth_methods_supported: deps.issuer.clients.length > 0 || code ? CLIENT_AUTH : ['none'],
+    token_endpoint_auth_methods_supported: clientAuth,
+    revocation_endpoint_auth_methods_supported: clientAuth,
     ...(code
       ? {
           code_challenge_methods_supported: ['S256'],

@@ -3,12 +3,10 @@ import type { RequestContext } from '../pipeline/context.js';
 import { durable, revokeFamily } from '../revocation/revoke.js';
 import { newId, verifyRefreshToken, type RefreshClaims } from '../tokens/refresh.js';
 import type { OAuthClient } from '../config/schema.js';
-import { NO_STORE, seconds, type IssuerDeps } from './deps.js';
+// every refresh failure gets one body (SECURITY.md O10): unknown, expired, reused, revoked, wrong type
+import { invalidGrant, seconds, type IssuerDeps } from './deps.js';
 import { invalidScope, userScopes } from './oauth/scopes.js';
 import { grantedScope, tokenResponse, type TokenResponse } from './token-response.js';
-
-/** One body for every refresh failure (SECURITY.md O10): unknown, expired, reused, revoked, wrong type. */
-const invalidGrant = (reason: string) => new GatewayError('invalid_grant', reason, { headers: NO_STORE });
 
 /** A refresh token this issuer signed, checked with the issuer's own keys and the configured size cap. */
 export function readRefresh(deps: Pick<IssuerDeps, 'self' | 'maxTokenBytes'>, token: string): Promise<RefreshClaims> {

@@ -85,8 +85,7 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
   const pages = browser ? signInHandlers(deps, browser) : null;
   // SPEC §8: the OAuth provider; its code flow and end-session endpoint need the sign-in pages
   const clients = new Map(deps.issuer.clients.map((c) => [c.id, c]));
-  const records = browser ? new OAuthRecords(deps.store) : null;
-  const provider = browser && records ? { deps, browser, clients, records } : null;
+  const provider = browser ? { deps, browser, clients, records: new OAuthRecords(deps.store) } : null;
   const code = provider !== null && deps.issuer.grants.includes('authorization_code') ? authorizeHandlers(provider) : null;
   const features = { browser: provider !== null };
   // browser apps call these themselves: CORS for the registered clients' origins (preflights need no token, so they come first)
@@ -111,7 +110,7 @@ export function issuerRoutes(deps: IssuerDeps, browser: BrowserDeps | null = nul
     route('/auth/profile', BEARER, { GET: (ctx, res) => profile(deps, ctx, res) }),
     route('/oauth/token', PUBLIC, {
       POST: withCors(origins, async (ctx, res) =>
-        tokens(res, await tokenEndpoint(deps, clients, code ? records : null, ctx, await readParams(ctx.req, BODY_LIMIT))),
+        tokens(res, await tokenEndpoint(deps, clients, code ? provider!.records : null, ctx, await readParams(ctx.req, BODY_LIMIT))),
       ),
     }),
     route('/oauth/revoke', PUBLIC, { POST: withCors(origins, (ctx, res) => oauthRevoke(deps, clients, ctx, res)) }),

@@ -50,16 +50,16 @@ export function openCors(handler: LocalHandler): LocalHandler {
 }
 
 /** OPTIONS preflight: 204, with the allowance only for a registered client's origin (else the browser blocks the call). */
-export function preflight(origins: ReadonlySet<string> | null): LocalHandler {
+export function preflight(origins: ReadonlySet<string>): LocalHandler {
   return async (ctx, res) => {
     const origin = ctx.req.headers.origin;
-    const ok = origins === null ? origin !== undefined : allowed(origins, origin);
+    const ok = allowed(origins, origin);
     ctx.reason = ok ? 'cors_preflight' : 'cors_preflight_refused';
     res.writeHead(204, {
       vary: 'Origin',
       ...(ok
         ? {
-            'access-control-allow-origin': origins === null ? '*' : origin,
+            'access-control-allow-origin': origin,
             'access-control-allow-methods': 'GET, POST',
             'access-control-allow-headers': 'authorization, content-type',
             'access-control-max-age': PREFLIGHT_MAX_AGE,

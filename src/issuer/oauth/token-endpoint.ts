@@ -4,7 +4,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { durable, revokeFamily } from '../../revocation/revoke.js';
 import { signAccessToken } from '../../tokens/issue.js';
 import { newId } from '../../tokens/refresh.js';
-import { NO_STORE, seconds, type IssuerDeps } from '../deps.js';
+import { invalidGrant, NO_STORE, seconds, type IssuerDeps } from '../deps.js';
 import { login } from '../login.js';
 import { refresh } from '../refresh-grant.js';
 import { tokenResponse, type TokenResponse } from '../token-response.js';
@@ -13,7 +13,6 @@ import { verifierMatches } from './pkce.js';
 import type { OAuthRecords } from './records.js';
 import { requestedScopes } from './scopes.js';
 
-const invalidGrant = (reason: string, description: string) => new GatewayError('invalid_grant', reason, { description, headers: NO_STORE });
 const unauthorizedClient = (grant: string) =>
   new GatewayError('unauthorized_client', `client_grant_${grant}`, { description: `This client may not use the ${grant} grant`, headers: NO_STORE });
 
