@@ -88,13 +88,13 @@ function clientScope(grantedBefore: string, requested: string | undefined, clien
   return asked.filter((s) => client.scopes.includes(s));
 }
 
-/** A refresh token of this issuer names a login session: revoke that family (RFC 7009, logout, admin). Null when it is not one of ours. */
+/** A refresh token of this issuer names a login session: revoke that family (RFC 7009, logout, admin). Null when it is not one of ours, or not the caller's to revoke. */
 export async function revokeRefreshToken(deps: IssuerDeps, token: string, onlySub?: string, onlyClient?: string): Promise<string | null> {
   const claims = await readRefresh(deps, token).catch(() => null);
   // Only the caller's own sessions when a subject is given: a foreign refresh token changes nothing (SECURITY.md O05).
   if (!claims || (onlySub !== undefined && claims.sub !== onlySub)) return null;
   // RFC 7009 §2.1: a client revokes only tokens issued to it
-  if (onlyClient !== undefined && claims.clientId !== onlyClient) return '';
+  if (onlyClient !== undefined && claims.clientId !== onlyClient) return null;
   await revokeFamily(deps.store, deps, claims.sid, seconds(deps.issuer.refreshTokenTtlMs));
   return claims.sid;
 }

@@ -393,6 +393,38 @@ describe('code exchange refusals', () => {
   });
 });
 
+describe('revocation (RFC 7009)', () => {
+  const revoke = (params: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${p.g.url}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(params).toString(),
+    });
+
+  it("another client cannot revoke a client's tokens (the same 200, nothing revoked); the client itself can", async () => {
+    const { code, verifier } = await codeFor(p, cookie);
+    const t = (await (await redeem(code, verifier)).json()) as Record<string, string>;
+    for (const token of [t.refresh_token as string, t.access_token as string]) {
+      const byOther = await revoke({ token }, { authorization: basic('thirdparty', SECRET) });
+      expect(byOther.status).toBe(200);
+    }
+    expect((await api(t.access_token as string)).status).toBe(200);
+    const stillValid = await tokenRequest(p, { grant_type: 'refresh_token', refresh_token: t.refresh_token as string, client_id: 'spa' });
+    expect(stillValid.status).toBe(200);
+    const next = (await stillValid.json()) as Record<string, string>;
+    expect((await revoke({ token: next.refresh_token as string, client_id: 'spa' })).status).toBe(200);
+    const revoked = await tokenRequest(p, { grant_type: 'refresh_token', refresh_token: next.refresh_token as string, client_id: 'spa' });
+    expect(revoked.status).toBe(400);
+    expect((await api(next.access_token as string)).status).toBe(401);
+  });
+
+  it('with a client registry the caller must authenticate as a client', async () => {
+    const r = await revoke({ token: 'whatever' });
+    expect(r.status).toBe(401);
+    expect(await r.json()).toMatchObject({ error: 'invalid_client' });
+  });
+});
+
 describe('client credentials', () => {
   it('Basic or post: an access token for the client itself, no refresh token; it works at the API', async () => {
     for (const [params, headers] of [
