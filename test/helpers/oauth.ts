@@ -50,7 +50,7 @@ export function defaultClients(): Record<string, unknown>[] {
       grants: ['authorization_code', 'refresh_token'],
     },
     { id: 'nightly', secret: SECRET, grants: ['client_credentials'], scopes: ['reports:read'] },
-    { id: 'native', redirectUris: ['http://127.0.0.1/cb'], consent: false, scopes: ['openid'] },
+    { id: 'native', redirectUris: ['http://127.0.0.1/cb'], postLogoutRedirectUris: ['com.example.app:/signed-out'], consent: false, scopes: ['openid'] },
   ];
 }
 

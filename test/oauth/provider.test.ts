@@ -547,6 +547,16 @@ describe('userinfo and end-session', () => {
     expect((await codeFor(p, session)).code).toBeTruthy();
   });
 
+  it("a native app's post-logout URI (a private-use scheme) gets the confirmation page, whose form may lead there", async () => {
+    const session = (await signIn(p)).cookie;
+    const page = await navigate(p, `/oauth/logout?client_id=native&post_logout_redirect_uri=${encodeURIComponent('com.example.app:/signed-out')}`, session);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("form-action 'self' com.example.app:");
+    const ok = await postForm(p, '/oauth/logout', formFields(await page.text()), session);
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('com.example.app:/signed-out');
+  });
+
   it('without id_token_hint: a confirmation page; its form signs out, a cross-site post does not', async () => {
     const session = (await signIn(p)).cookie;
     const page = await navigate(p, `/oauth/logout?client_id=spa&post_logout_redirect_uri=${encodeURIComponent('https://app.example/')}&state=s`, session);

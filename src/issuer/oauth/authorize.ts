@@ -256,8 +256,8 @@ export function authorizeHandlers(p: ProviderDeps): {
   return { authorize: { GET: authorize, POST: authorize }, resume: { GET: resume }, consent: { POST: consent } };
 }
 
-/** The consent form's CSP form-action must allow the redirect that follows the post: the redirect URI's origin, or its app scheme. */
-function formTarget(redirectUri: string): string {
+/** A form's CSP form-action must allow the redirect that follows the post (Chromium applies it): the URI's origin, or its app scheme. */
+export function formTarget(redirectUri: string): string {
   const url = new URL(redirectUri);
   return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
 }

@@ -7,7 +7,7 @@ import { clearedCookie } from '../../http/cookies.js';
 import type { LocalHandler, RequestContext } from '../../pipeline/context.js';
 import { BODY_LIMIT } from '../deps.js';
 import { currentSession, endLoginSession, endSession } from '../sign-in.js';
-import type { ProviderDeps } from './authorize.js';
+import { formTarget, type ProviderDeps } from './authorize.js';
 
 export const LOGOUT_PATH = '/oauth/logout';
 
@@ -91,7 +91,7 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
     }
     const id = await records.saveLogout(target);
     ctx.reason = 'oauth_logout_confirm';
-    const formAction = target.startsWith('/') ? [] : [new URL(target).origin];
+    const formAction = target.startsWith('/') ? [] : [formTarget(target)];
     b.page(
       res,
       200,
