@@ -31,6 +31,29 @@ export interface BrowserDeps {
   ): void;
 }
 
+/**
+ * 403 for one of Gatehouse's forms that was forged, posted from another site
+ * or is too old (sign-in, sign-out, consent, logout confirmation): one page,
+ * with what to do next. Nothing the form asked for has happened.
+ */
+export function refuseExpiredForm(
+  b: BrowserDeps,
+  ctx: RequestContext,
+  res: ServerResponse,
+  reason: string,
+  next: string,
+  link?: { href: string; text: string },
+): void {
+  ctx.reason = reason;
+  b.page(res, 403, 'error', {
+    status: 403,
+    title: 'This form has expired',
+    message: `The page you sent it from is too old or came from another site. ${next}`,
+    ...(link ? { link } : {}),
+    requestId: ctx.requestId,
+  });
+}
+
 /** The browser's Gatehouse session, when its cookie names a live one. */
 export async function currentSession(b: BrowserDeps, req: RequestContext['req']) {
   const id = readSessionCookie(req.headers.cookie, b.cookie.name);
@@ -50,16 +73,8 @@ const GENERIC_FAILURE = 'The username or password is incorrect.';
  */
 export function signInHandlers(deps: IssuerDeps, b: BrowserDeps): { signIn: Record<string, LocalHandler>; signOut: Record<string, LocalHandler> } {
   const current = (ctx: RequestContext) => currentSession(b, ctx.req);
-  const refuseForm = (ctx: RequestContext, res: ServerResponse, reason: string) => {
-    ctx.reason = reason;
-    b.page(res, 403, 'error', {
-      status: 403,
-      title: 'This form has expired',
-      message: 'The page you sent it from is too old or came from another site. Go back to the sign-in page and try again.',
-      link: { href: '/auth/sign-in', text: 'Back to sign-in' },
-      requestId: ctx.requestId,
-    });
-  };
+  const refuseForm = (ctx: RequestContext, res: ServerResponse, reason: string) =>
+    refuseExpiredForm(b, ctx, res, reason, 'Go back to the sign-in page and try again.', { href: '/auth/sign-in', text: 'Back to sign-in' });
   const form = (
     res: ServerResponse,
     status: number,

@@ -6,7 +6,7 @@ import { readParams } from '../../http/body.js';
 import type { LocalHandler, RequestContext } from '../../pipeline/context.js';
 import { newId } from '../../tokens/refresh.js';
 import { BODY_LIMIT, seconds, type IssuerDeps } from '../deps.js';
-import { currentSession, type BrowserDeps } from '../sign-in.js';
+import { currentSession, refuseExpiredForm, type BrowserDeps } from '../sign-in.js';
 import { checkChallenge } from './pkce.js';
 import type { AuthorizationRequest, OAuthRecords } from './records.js';
 import { matchRedirectUri } from './redirect-uri.js';
@@ -234,14 +234,7 @@ export function authorizeHandlers(p: ProviderDeps): {
     const session = await currentSession(b, ctx.req);
     if (cross || !request || id === undefined || request.csrf === undefined || form.csrf !== request.csrf || session?.record.sub !== request.consentFor) {
       // nothing is granted and nothing is redirected: a forged or stale form
-      return errorPage(
-        ctx,
-        res,
-        403,
-        cross ? `csrf_${cross}` : 'consent_form_invalid',
-        'This form has expired',
-        'The page you sent it from is too old or came from another site. Go back to the application and start again.',
-      );
+      return refuseExpiredForm(b, ctx, res, cross ? `csrf_${cross}` : 'consent_form_invalid', 'Go back to the application and start again.');
     }
     if (form.decision !== 'allow') {
       await records.finishRequest(id);

@@ -6,7 +6,7 @@ import { readParams } from '../../http/body.js';
 import { clearedCookie } from '../../http/cookies.js';
 import type { LocalHandler, RequestContext } from '../../pipeline/context.js';
 import { BODY_LIMIT } from '../deps.js';
-import { currentSession, endLoginSession, endSession } from '../sign-in.js';
+import { currentSession, endLoginSession, endSession, refuseExpiredForm } from '../sign-in.js';
 import { formTarget, type ProviderDeps } from './authorize.js';
 
 export const LOGOUT_PATH = '/oauth/logout';
@@ -108,13 +108,7 @@ export function endSessionHandlers(p: ProviderDeps): Record<string, LocalHandler
     const id = form.request as string;
     const target = cross ? null : await records.logoutTarget(id);
     if (cross || target === null || !session || form.csrf !== session.record.csrf) {
-      ctx.reason = cross ? `csrf_${cross}` : 'logout_form_invalid';
-      return b.page(res, 403, 'error', {
-        status: 403,
-        title: 'This form has expired',
-        message: 'The page you sent it from is too old or came from another site. Nothing was changed.',
-        requestId: ctx.requestId,
-      });
+      return refuseExpiredForm(b, ctx, res, cross ? `csrf_${cross}` : 'logout_form_invalid', 'Nothing was changed.');
     }
     await records.finishLogout(id);
     await endSession(deps, b, session.id);
