@@ -71,6 +71,11 @@ export interface IssuerConfig {
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password';
 export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password'];
 
+/** OpenID Connect's standard scopes: a client may ask for them whatever the user's own `scope` says. */
+export const OIDC_SCOPES: readonly string[] = ['openid', 'profile', 'email', 'offline_access'];
+/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 /** A registered OAuth client (SPEC §8 `issuer.clients`). */
 export interface OAuthClient {
   readonly id: string;

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { OIDC_SCOPES } from '../config/schema.js';
 import { sendJson } from '../http/respond.js';
 import type { IssuerDeps } from './deps.js';
 
@@ -15,7 +16,6 @@ export interface ProviderFeatures {
   browser: boolean;
 }
 
-const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 const CLIENT_AUTH = ['client_secret_basic', 'client_secret_post', 'none'];
 
 /**
@@ -30,7 +30,7 @@ export function providerMetadata(deps: IssuerDeps, features: ProviderFeatures): 
   const grants = deps.issuer.grants.filter((g) => g !== 'authorization_code' || features.browser);
   const code = grants.includes('authorization_code');
   const clientScopes = deps.issuer.clients.flatMap((c) => c.scopes);
-  const scopes = [...new Set([...(code ? STANDARD_SCOPES : []), ...clientScopes])];
+  const scopes = [...new Set([...(code ? OIDC_SCOPES : []), ...clientScopes])];
   // ID tokens are signed with the current (first) key only; retired keys still verify but never sign
   const algs = deps.signingKeys.slice(0, 1).map((k) => k.alg);
   // clients authenticate once there is a registry (the code flow needs one); before it, /oauth/token took anyone

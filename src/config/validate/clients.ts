@@ -1,10 +1,6 @@
-import { GRANT_TYPES, type GrantType, type OAuthClient } from '../schema.js';
+import { GRANT_TYPES, OIDC_SCOPES, SCOPE_TOKEN, type GrantType, type OAuthClient } from '../schema.js';
 import type { Reader } from './reader.js';
 
-/** OpenID Connect's standard scopes. */
-const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
-/** RFC 6749 §3.3 scope-token */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 /** RFC 6749 Appendix A.1 allows any printable character; ids here stay URL-safe so they read the same in logs, query strings and Basic credentials. */
 const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 const MIN_SECRET_LENGTH = 16;

@@ -1,6 +1,8 @@
 import type { OAuthClient } from '../../config/schema.js';
 import type { LocalHandler } from '../../pipeline/context.js';
 
+const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|\[::1\])(:\d{1,5})?$/;
+
 /**
  * CORS for the endpoints a browser app calls itself (a single-page app
  * exchanging its code, refreshing, reading userinfo, revoking): allowed only
@@ -14,14 +16,15 @@ export function clientOrigins(clients: readonly OAuthClient[]): ReadonlySet<stri
   for (const c of clients)
     for (const uri of c.redirectUris) {
       const url = new URL(uri);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') continue;
       // a loopback registration's origin without its port (any port matches)
-      if (url.protocol === 'https:' || url.protocol === 'http:') out.add(/^http:\/\/(127\.0\.0\.1|\[::1\])/.test(uri) ? `http://${url.hostname}` : url.origin);
+      const loopback = LOOPBACK_ORIGIN.exec(url.origin);
+      out.add(loopback ? `http://${loopback[1] as string}` : url.origin);
     }
   return out;
 }
 
 const PREFLIGHT_MAX_AGE = '600';
-const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|\[::1\])(:\d{1,5})?$/;
 
 /** A registered origin; a loopback one on any port, as its redirect URIs match (RFC 8252 §7.3). */
 function allowed(origins: ReadonlySet<string>, origin: string | undefined): origin is string {

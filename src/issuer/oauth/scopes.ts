@@ -1,10 +1,5 @@
+import { OIDC_SCOPES, SCOPE_TOKEN } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
-
-/** OpenID Connect's standard scopes: a client may ask for them whatever the user's own `scope` says. */
-export const OIDC_SCOPES: readonly string[] = ['openid', 'profile', 'email', 'offline_access'];
-
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 export const invalidScope = (description: string) => new GatewayError('invalid_scope', 'invalid_scope', { description });
 
