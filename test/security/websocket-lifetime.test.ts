@@ -47,8 +47,10 @@ beforeAll(async () => {
       // "flood": a stream of large messages, so a close is likely to land inside a frame
       if (text === 'flood') {
         const big = Buffer.alloc(256 * 1024, 120);
+        // At most 16 frames (4 MiB) per turn: readyState only changes when the socket's 'close' event runs, so once
+        // the gateway has destroyed the connection an unbounded loop here would never see it and never yield.
         const pump = () => {
-          while (socket.readyState === WebSocket.OPEN && socket.bufferedAmount < 4 * 1024 * 1024) socket.send(big);
+          for (let i = 0; i < 16 && socket.readyState === WebSocket.OPEN && socket.bufferedAmount < 4 * 1024 * 1024; i++) socket.send(big);
           if (socket.readyState === WebSocket.OPEN) setTimeout(pump, 5);
         };
         pump();
