@@ -27,13 +27,80 @@ class HotCounter<L extends string> {
   }
 
   /** Label values come from closed sets (route names, status codes, reason ids), so the map stays small. */
-  inc(...values: string[]): void {
-    const key = values.join('\u0000');
+  inc(a: string, b?: string): void {
+    const key = b === undefined ? a : `${a}\u0000${b}`;
     const cell = this.cells.get(key);
     if (cell) cell.n++;
-    else this.cells.set(key, { values, n: 1, pushed: 0 });
+    else this.cells.set(key, { values: b === undefined ? [a] : [a, b], n: 1, pushed: 0 });
   }
 }
+
+/**
+ * A histogram with one label, observed on every proxied request. prom-client's
+ * observe() validates and hashes the labels and copies objects each time
+ * (~1.6 µs a request in the profile); here an observation is a bucket search
+ * and three additions on plain arrays. It registers itself in the registry as
+ * a metric object of prom-client's shape (`get()`, `aggregator: 'sum'`), so
+ * /metrics and the cluster sum read it like any histogram.
+ */
+class HotHistogram<L extends string> {
+  readonly type = 'histogram' as const;
+  readonly aggregator = 'sum' as const;
+  private readonly series = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    private readonly label: L,
+    private readonly bounds: readonly number[],
+  ) {
+    registry.registerMetric(this as unknown as Histogram);
+  }
+
+  observe(labelValue: string, value: number): void {
+    let s = this.series.get(labelValue);
+    if (!s) this.series.set(labelValue, (s = { counts: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (value <= b[i]!) {
+        s.counts[i]!++;
+        break;
+      }
+    }
+    s.sum += value;
+    s.count++;
+  }
+
+  /** prom-client's histogram data: cumulative `_bucket` values (le, then the label), `_sum` and `_count` per series. */
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: 'histogram';
+    aggregator: 'sum';
+    values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }>;
+  }> {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const [labelValue, s] of this.series) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += s.counts[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: this.bounds[i]!, [this.label]: labelValue }, value: acc });
+      }
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', [this.label]: labelValue }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: labelValue }, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.label]: labelValue }, value: s.count });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
+/** Status codes as label values, made once rather than per request. */
+const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
 
 /** One registry per gateway (tests run several in one process). */
 export class Metrics {
@@ -45,13 +112,13 @@ export class Metrics {
     'Authentication/authorization decisions by outcome and reason',
     ['outcome', 'reason'] as const,
   );
-  readonly upstreamLatency = new Histogram({
-    name: 'gatehouse_upstream_duration_seconds',
-    help: 'Time from forwarding to the end of the upstream response',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  private readonly upstreamLatency = new HotHistogram(
+    this.registry,
+    'gatehouse_upstream_duration_seconds',
+    'Time from forwarding to the end of the upstream response',
+    'route',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
   private readonly tokenCache = new HotCounter(this.registry, 'gatehouse_token_cache_total', 'Verified-token cache lookups', ['result'] as const);
   readonly storeErrors = new Counter({
     name: 'gatehouse_store_errors_total',
@@ -85,17 +152,11 @@ export class Metrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 
-  private readonly latencyChildren = new Map<string, { observe(v: number): void }>();
-
-  /** Per-request accounting: two local counters and one histogram observation (label child cached). */
+  /** Per-request accounting: two local counters and one histogram observation, all on plain numbers. */
   recordRequest(route: string, status: number, outcome: string, reason: string, upstreamSeconds: number | null): void {
-    this.requests.inc(route, String(status));
+    this.requests.inc(route, STATUS_TEXT[status] ?? String(status));
     this.authDecisions.inc(outcome, reason);
-    if (upstreamSeconds !== null) {
-      let h = this.latencyChildren.get(route);
-      if (!h) this.latencyChildren.set(route, (h = this.upstreamLatency.labels(route)));
-      h.observe(upstreamSeconds);
-    }
+    if (upstreamSeconds !== null) this.upstreamLatency.observe(route, upstreamSeconds);
   }
 
   setStale(source: 'config' | 'users', stale: boolean): void {
