@@ -112,6 +112,21 @@ export const ROWS = [
     pool: 'es256',
     what: 'as w1-new, server.workers 2, on both cores (shared with wrk + backend)',
   },
+  // PEERS_AB_DIST=<another build's dist/>: the Gatehouse rows on Gateway.start once more from that build, measured in the
+  // same rounds as the rows above (rotated with them), so two builds are compared under the same machine drift
+  ...(process.env.PEERS_AB_DIST
+    ? [
+        {
+          name: 'b-gatehouse-public-info',
+          server: 'b-gatehouse-info',
+          path: '/public/hello',
+          load: 'none',
+          what: 'as gatehouse-public-info, PEERS_AB_DIST build',
+        },
+        { name: 'b-gatehouse-cached-es256-info', server: 'b-gatehouse-info', load: 'fixed', what: 'as gatehouse-cached-es256-info, PEERS_AB_DIST build' },
+        { name: 'b-gatehouse-new-rs256', server: 'b-gatehouse-nocache', load: 'cycle', pool: 'rs256', what: 'as gatehouse-new-rs256, PEERS_AB_DIST build' },
+      ]
+    : []),
 ];
 
 // ----------------------------------------------------------------- fixtures
@@ -167,13 +182,16 @@ const peersConfig = (c, level, opts) =>
 const profile = (c, name) => (c.profileDir ? ['--cpu-prof', '--cpu-prof-dir', c.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
 
 /** Gatehouse by Gateway.start in a servers.mjs child, stdout drained by the bench (children.mjs `drain`). */
-const gateway = (level, cache) => ({
+const gateway = (level, cache, dist = null) => ({
   gatehouse: { launcher: 'Gateway.start', workers: 1, level, cache },
   start: (c, name) =>
     startChild(name, ['gatehouse'], {
       stdout: 'drain',
       execArgv: profile(c, name),
-      env: { BENCH_GATEHOUSE_CONFIG: peersConfig(c, level, { cacheEntries: cache === 'off' ? 0 : c.cacheEntries }) },
+      env: {
+        BENCH_GATEHOUSE_CONFIG: peersConfig(c, level, { cacheEntries: cache === 'off' ? 0 : c.cacheEntries }),
+        ...(dist ? { BENCH_GATEHOUSE_DIST: dist } : {}),
+      },
     }),
 });
 
@@ -233,6 +251,9 @@ export const SERVERS = {
   'gatehouse-warn': gateway('warn', 'on'),
   // new-token rows: verify.cache.maxEntries 0, so a token seen again (the pools cycle) is verified again
   'gatehouse-nocache': gateway('info', 'off'),
+  ...(process.env.PEERS_AB_DIST
+    ? { 'b-gatehouse-info': gateway('info', 'on', process.env.PEERS_AB_DIST), 'b-gatehouse-nocache': gateway('info', 'off', process.env.PEERS_AB_DIST) }
+    : {}),
   'jose-rs256': nodePeer('undici-jose', (c) => ({ jwk: c.fixtures.keys.RS256.publicJwk, iss: RS_ISS, aud: AUD, alg: 'RS256' })),
   'jose-es256': nodePeer('undici-jose', (c) => ({ jwk: c.fixtures.keys.ES256.publicJwk, iss: ISS, aud: AUD, alg: 'ES256' })),
   'fastify-jwt-rs256': nodePeer('fastify-jwt', (c) => ({ pem: readFileSync(c.fixtures.keys.RS256.pem, 'utf8'), iss: RS_ISS, aud: AUD, alg: 'RS256' })),

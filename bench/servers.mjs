@@ -29,8 +29,8 @@
 import { spawn } from 'node:child_process';
 import { createServer, Agent } from 'node:http';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
 import { freePort } from './children.mjs';
@@ -209,8 +209,12 @@ async function startHttpProxy(origin) {
 
 /** Gatehouse itself, from dist/, exactly as `gatehouse start` builds it (Gateway.start), config given by the parent. */
 async function startGatehouse() {
-  const { Gateway } = await import('../dist/gateway/gateway.js');
-  const { parseConfigText, deepFreeze } = await import('../dist/config/load.js');
+  // BENCH_GATEHOUSE_DIST: another build's dist/ (peers.mjs PEERS_AB_DIST), to compare two builds in one run
+  const dist = process.env.BENCH_GATEHOUSE_DIST
+    ? pathToFileURL(`${resolve(process.env.BENCH_GATEHOUSE_DIST)}/`).href
+    : new URL('../dist/', import.meta.url).href;
+  const { Gateway } = await import(`${dist}gateway/gateway.js`);
+  const { parseConfigText, deepFreeze } = await import(`${dist}config/load.js`);
   const { config, problems } = parseConfigText(process.env.BENCH_GATEHOUSE_CONFIG ?? '', {});
   if (!config) throw new Error(`bench config: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
   const gw = await Gateway.start({ config: deepFreeze(config) });
