@@ -22,6 +22,28 @@ function refusal(fn: () => unknown): string {
 }
 
 describe('preflight', () => {
+  it('takes a segment exactly when re-encoding its bytes gives it back (every last character, every length mod 4)', async () => {
+    const key = await makeKey('ES256', 'ec-1');
+    const [h, p] = parts(await signToken(key, {}, { iss: 'https://idp-ec.test' }));
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    let refused = 0;
+    for (let len = 1; len <= 12; len++) {
+      for (const last of ALPHABET) {
+        const body = Array.from({ length: len - 1 }, (_, i) => ALPHABET[(i * 7 + len) % 64]).join('');
+        const sig = body + last;
+        const reencodes = Buffer.from(sig, 'base64url').toString('base64url') === sig;
+        const attempt = () => preflight(`${h}.${p}.${sig}`, 8192);
+        if (reencodes) expect(attempt().signature.toString('base64url')).toBe(sig);
+        else {
+          expect(refusal(attempt)).toBe('bad_signature_encoding');
+          refused++;
+        }
+      }
+    }
+    // lengths 4n+1 (all 64), 4n+2 (all but 4 of 64), 4n+3 (all but 16 of 64), three of each
+    expect(refused).toBe(3 * 64 + 3 * 60 + 3 * 48);
+  });
+
   it('refuses shapes, non-canonical segments, embedded keys, nested and refresh tokens before any crypto', async () => {
     const [key, attacker] = await Promise.all([makeKey('ES256', 'ec-1'), makeKey('ES256', 'attacker-1')]);
     const token = await signToken(key, {}, { iss: 'https://idp-ec.test' });
