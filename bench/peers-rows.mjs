@@ -44,6 +44,12 @@ export const ROWS = [
     what: "raw undici sent the new-RS256 rows' requests (a different token each), no auth: what that load costs a proxy that verifies nothing",
   },
   {
+    name: 'raw-undici-accounting',
+    server: 'raw-undici-accounting',
+    load: 'none',
+    what: "raw undici plus only Gatehouse's per-request accounting (its access log line code, info, to a drained pipe, and its metrics)",
+  },
+  {
     name: 'gatehouse-public-info',
     server: 'gatehouse-info',
     path: '/public/hello',
@@ -247,6 +253,7 @@ const haproxy = (alg) =>
 /** The servers rows load, each started only when a selected row needs it. */
 export const SERVERS = {
   'raw-undici': nodePeer('undici'),
+  'raw-undici-accounting': { start: (c, name) => startChild(name, ['undici-accounting', c.upstream], { stdout: 'drain', execArgv: profile(c, name) }) },
   'gatehouse-info': gateway('info', 'on'),
   'gatehouse-warn': gateway('warn', 'on'),
   // new-token rows: verify.cache.maxEntries 0, so a token seen again (the pools cycle) is verified again

@@ -81,13 +81,14 @@ async function startUpstream() {
  * Raw pass-through on undici Pool.stream, shaped like src/proxy/forwarder.ts but with no auth and no header policy.
  * `admit(req)`: an optional bearer check before forwarding (true, false, or a promise of either); false answers 401.
  */
-async function startUndici(origin, admit = null) {
+async function startUndici(origin, admit = null, accounting = null) {
   const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 4000, pipelining: 1 });
   const unauthorized = (res) => {
     res.writeHead(401, { 'content-length': 0 });
     res.end();
   };
   const forward = (req, res) => {
+    if (accounting) accounting(req, res);
     const raw = req.rawHeaders;
     const headers = [];
     for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
@@ -361,9 +362,56 @@ function closeServer(server) {
   });
 }
 
+/**
+ * Gatehouse's per-request accounting and nothing else, for the raw pass-through: the access log line
+ * (dist/gateway/finish.js accessFields through the logger's infoLineWriter, to stdout, drained by the bench)
+ * and Metrics.recordRequest, once the response has finished. What complete, redacted log lines cost by
+ * themselves, next to the pass-through they are added to.
+ */
+async function gatehouseAccounting() {
+  const dist = new URL('../dist/', import.meta.url).href;
+  const [{ createLogger, infoLineWriter }, { accessFields }, { Metrics }, { randomUUID }] = await Promise.all([
+    import(`${dist}observe/log.js`),
+    import(`${dist}gateway/finish.js`),
+    import(`${dist}observe/metrics.js`),
+    import('node:crypto'),
+  ]);
+  const logger = createLogger('info');
+  const line = infoLineWriter(logger);
+  const metrics = new Metrics();
+  return (req, res) => {
+    const startedAt = performance.now();
+    const reqId = randomUUID();
+    res.once('finish', () => {
+      const ms = performance.now() - startedAt;
+      metrics.recordRequest('api', res.statusCode, 'public', 'ok', ms / 1000);
+      if (!logger.isLevelEnabled('info')) return;
+      const path = req.url.split('?')[0];
+      line(
+        accessFields({
+          reqId,
+          method: req.method,
+          path,
+          route: 'api',
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          auth: 'public',
+          reason: 'ok',
+          client: req.socket.remoteAddress,
+          sub: undefined,
+          upstream,
+          websocket: undefined,
+        }),
+        'request',
+      );
+    });
+  };
+}
+
 const starters = {
   upstream: startUpstream,
   undici: () => startUndici(upstream),
+  'undici-accounting': async () => startUndici(upstream, null, await gatehouseAccounting()),
   'http-proxy': () => startHttpProxy(upstream),
   'undici-jose': () => startUndiciJose(upstream),
   'undici-es256': () => startUndiciEs256(upstream),
