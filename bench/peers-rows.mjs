@@ -66,6 +66,13 @@ export const ROWS = [
     what: 'Gatehouse, new RS256 token per request, cache off, log info',
   },
   {
+    name: 'gatehouse-new-rs256-warn',
+    server: 'gatehouse-nocache-warn',
+    load: 'cycle',
+    pool: 'rs256',
+    what: 'Gatehouse, new RS256 token per request, cache off, log warn (no access log, as the peers it is compared with)',
+  },
+  {
     name: 'gatehouse-new-es256',
     server: 'gatehouse-nocache',
     load: 'cycle',
@@ -258,6 +265,7 @@ export const SERVERS = {
   'gatehouse-warn': gateway('warn', 'on'),
   // new-token rows: verify.cache.maxEntries 0, so a token seen again (the pools cycle) is verified again
   'gatehouse-nocache': gateway('info', 'off'),
+  'gatehouse-nocache-warn': gateway('warn', 'off'),
   ...(process.env.PEERS_AB_DIST
     ? { 'b-gatehouse-info': gateway('info', 'on', process.env.PEERS_AB_DIST), 'b-gatehouse-nocache': gateway('info', 'off', process.env.PEERS_AB_DIST) }
     : {}),
