@@ -229,7 +229,7 @@ export function preflight(token: string, maxBytes: number, kind: 'access' | 'ref
   if (token.length > maxBytes) throw invalidToken('token_too_large');
   if (!COMPACT.test(token)) throw invalidToken('malformed');
   const [h, p, s] = token.split('.') as [string, string, string];
-  const header = decodeSegment(h, 'bad_header');
+  const header = decodeHeader(h);
   const payload = decodeSegment(p, 'bad_payload');
   const signature = canonical(s, 'bad_signature_encoding');
   if (typeof header.alg !== 'string') throw invalidToken('bad_header');
@@ -265,6 +265,27 @@ function sextet(c: number): number {
   if (c >= 97 && c <= 122) return c - 71; // a-z
   if (c >= 48 && c <= 57) return c + 4; // 0-9
   return c === 45 ? 62 : 63; // - _
+}
+
+/**
+ * Decoded headers by their exact segment. Every token of one issuer and key
+ * carries the same header, so a new token usually skips decoding it. Only
+ * headers of plain values are kept (frozen: nothing downstream writes to a
+ * header); the map is bounded and starts again when full, so headers an
+ * attacker varies cost it nothing but the decoding they would cost anyway.
+ */
+const HEADERS = new Map<string, Readonly<Record<string, unknown>>>();
+const MAX_HEADERS = 256;
+
+function decodeHeader(segment: string): Record<string, unknown> {
+  const hit = HEADERS.get(segment);
+  if (hit) return hit;
+  const header = decodeSegment(segment, 'bad_header');
+  if (Object.values(header).every((v) => v === null || typeof v !== 'object')) {
+    if (HEADERS.size >= MAX_HEADERS) HEADERS.clear();
+    HEADERS.set(segment, Object.freeze(header));
+  }
+  return header;
 }
 
 function decodeSegment(segment: string, reason: string): Record<string, unknown> {

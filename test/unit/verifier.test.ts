@@ -22,6 +22,37 @@ function refusal(fn: () => unknown): string {
 }
 
 describe('preflight', () => {
+  it('decodes a header segment once for every token that shares it, and still checks it on every token', async () => {
+    const key = await makeKey('ES256', 'ec-1');
+    const a = await signToken(key, { sub: 'a' }, { iss: 'https://idp-ec.test' });
+    const b = await signToken(key, { sub: 'b' }, { iss: 'https://idp-ec.test' });
+    expect(parts(a)[0]).toBe(parts(b)[0]);
+    const first = preflight(a, 8192);
+    const second = preflight(b, 8192);
+    expect(second.header).toBe(first.header); // one decoded object, shared
+    expect(Object.isFrozen(second.header)).toBe(true);
+    expect(second.payload.sub).toBe('b');
+    // a cached header keeps being refused where it must: a refresh token's header, every time it comes
+    const refresh = withHeader(a, (h) => (h.typ = 'refresh+jwt'));
+    expect(refusal(() => preflight(refresh, 8192))).toBe('refresh_token_as_access');
+    expect(refusal(() => preflight(refresh, 8192))).toBe('refresh_token_as_access');
+    // a header holding an object or a list is decoded afresh each time (never shared, never frozen)
+    const crit = withHeader(a, (h) => (h.crit = ['exp']));
+    const c1 = preflight(crit, 8192);
+    const c2 = preflight(crit, 8192);
+    expect(c2.header).not.toBe(c1.header);
+    expect(c2.header.crit).toEqual(['exp']);
+    // more distinct headers than the cache holds: each still decodes to its own values
+    for (let i = 0; i < 300; i++)
+      expect(
+        preflight(
+          withHeader(a, (h) => (h.kid = `k${i}`)),
+          8192,
+        ).header.kid,
+      ).toBe(`k${i}`);
+    expect(preflight(a, 8192).header.kid).toBe(key.kid);
+  });
+
   it('takes a segment exactly when re-encoding its bytes gives it back (every last character, every length mod 4)', async () => {
     const key = await makeKey('ES256', 'ec-1');
     const [h, p] = parts(await signToken(key, {}, { iss: 'https://idp-ec.test' }));
