@@ -364,20 +364,20 @@ function closeServer(server) {
 
 /**
  * Gatehouse's per-request accounting and nothing else, for the raw pass-through: the access log line
- * (dist/gateway/finish.js accessFields through the logger's infoLineWriter, to stdout, drained by the bench)
+ * (dist/gateway/finish.js accessFields through the logger's batchedInfoLines, to stdout, drained by the bench)
  * and Metrics.recordRequest, once the response has finished. What complete, redacted log lines cost by
  * themselves, next to the pass-through they are added to.
  */
 async function gatehouseAccounting() {
   const dist = new URL('../dist/', import.meta.url).href;
-  const [{ createLogger, infoLineWriter }, { accessFields }, { Metrics }, { randomUUID }] = await Promise.all([
+  const [{ createLogger, batchedInfoLines }, { accessFields }, { Metrics }, { randomUUID }] = await Promise.all([
     import(`${dist}observe/log.js`),
     import(`${dist}gateway/finish.js`),
     import(`${dist}observe/metrics.js`),
     import('node:crypto'),
   ]);
   const logger = createLogger('info');
-  const line = infoLineWriter(logger);
+  const access = batchedInfoLines(logger, accessFields, 'request');
   const metrics = new Metrics();
   return (req, res) => {
     const startedAt = performance.now();
@@ -387,23 +387,20 @@ async function gatehouseAccounting() {
       metrics.recordRequest('api', res.statusCode, 'public', 'ok', ms / 1000);
       if (!logger.isLevelEnabled('info')) return;
       const path = req.url.split('?')[0];
-      line(
-        accessFields({
-          reqId,
-          method: req.method,
-          path,
-          route: 'api',
-          status: res.statusCode,
-          ms: Math.round(ms * 10) / 10,
-          auth: 'public',
-          reason: 'ok',
-          client: req.socket.remoteAddress,
-          sub: undefined,
-          upstream,
-          websocket: undefined,
-        }),
-        'request',
-      );
+      access({
+        reqId,
+        method: req.method,
+        path,
+        route: 'api',
+        status: res.statusCode,
+        ms: Math.round(ms * 10) / 10,
+        auth: 'public',
+        reason: 'ok',
+        client: req.socket.remoteAddress,
+        sub: undefined,
+        upstream,
+        websocket: undefined,
+      });
     });
   };
 }

@@ -1,7 +1,7 @@
 import { asGatewayError, type GatewayError } from '../errors.js';
 import { clientAddress } from '../proxy/client-address.js';
 import { requestIdOf } from '../http/request-id.js';
-import { infoLineWriter, type Logger } from '../observe/log.js';
+import { batchedInfoLines, type Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { IncomingMessage } from 'node:http';
@@ -42,7 +42,7 @@ export function newContext(req: IncomingMessage, rt: Runtime): RequestContext {
  */
 export function createFinish(deps: ListenerDeps): (ctx: RequestContext, status: number, upstream: string | null) => void {
   const { metrics, logger } = deps;
-  const line = infoLineWriter(logger);
+  const access = batchedInfoLines(logger, accessFields, 'request');
   return (ctx, status, upstream) => {
     const ms = performance.now() - ctx.startedAt;
     const route = ctx.route?.name ?? '(none)';
@@ -62,7 +62,7 @@ export function createFinish(deps: ListenerDeps): (ctx: RequestContext, status: 
       upstream,
       websocket: ctx.req.headers.upgrade ? true : undefined,
     };
-    if (line) line(accessFields(entry), 'request');
+    if (access) access(entry);
     else logger.info(entry, 'request');
   };
 }
@@ -84,7 +84,7 @@ export interface AccessEntry {
 }
 
 /**
- * The entry serialised as pino would (infoLineWriter): the hot path's one log
+ * The entry serialised as pino would (batchedInfoLines): the hot path's one log
  * line without pino's walk over the object. Every string goes through
  * JSON.stringify, so a path or a token's `sub` cannot break the line.
  */

@@ -1,7 +1,7 @@
 import { AggregatorRegistry, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { accessFields, type AccessEntry } from '../../src/gateway/finish.js';
-import { createLogger, infoLineWriter } from '../../src/observe/log.js';
+import { batchedInfoLines, createLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 
 /** A pino destination that keeps every line. */
@@ -42,17 +42,17 @@ const ENTRIES: AccessEntry[] = [
 /** A line without its timestamp, which the two writers take at different instants. */
 const untimed = (line: string) => line.replace(/"time":"[^"]+"/, '"time":"T"');
 
-describe('access log line (infoLineWriter + accessFields) against pino', () => {
+describe('access log line (batchedInfoLines + accessFields) against pino', () => {
   it('writes, for every entry, the same bytes as logger.info(entry, "request") apart from the time', () => {
     const viaPino = sink();
     const viaLine = sink();
     const a = createLogger('info', viaPino);
     const b = createLogger('info', viaLine);
-    const write = infoLineWriter(b);
+    const write = batchedInfoLines(b, accessFields, 'request');
     expect(write).not.toBeNull();
     for (const e of ENTRIES) {
       a.info(e, 'request');
-      write!(accessFields(e), 'request');
+      write!(e);
     }
     expect(viaLine.lines).toHaveLength(ENTRIES.length);
     for (let i = 0; i < ENTRIES.length; i++) {
@@ -70,7 +70,7 @@ describe('access log line (infoLineWriter + accessFields) against pino', () => {
     const out = sink();
     const logger = createLogger('info', out);
     const before = Date.now();
-    infoLineWriter(logger)!(accessFields(BASE), 'request');
+    batchedInfoLines(logger, accessFields, 'request')!(BASE);
     const t = Date.parse((JSON.parse(out.lines[0]!) as { time: string }).time);
     expect(t).toBeGreaterThanOrEqual(before);
     expect(t).toBeLessThanOrEqual(Date.now());
@@ -79,14 +79,65 @@ describe('access log line (infoLineWriter + accessFields) against pino', () => {
   it('is refused for a logger that createLogger did not make (its options are unknown), which then logs through pino', () => {
     const out = sink();
     const other = createLogger('info', out).child({ component: 'x' });
-    expect(infoLineWriter(other)).toBeNull();
+    expect(batchedInfoLines(other, accessFields, 'request')).toBeNull();
   });
 
   it('carries a lone surrogate as an escape, where pino would write invalid UTF-8', () => {
     const out = sink();
-    infoLineWriter(createLogger('info', out))!(accessFields({ ...BASE, sub: 'a\ud800b' }), 'request');
+    batchedInfoLines(createLogger('info', out), accessFields, 'request')!({ ...BASE, sub: 'a\ud800b' });
     expect(out.lines[0]).toContain('"sub":"a\\ud800b"');
     expect((JSON.parse(out.lines[0]!) as { sub: string }).sub).toBe('a\ud800b');
+  });
+});
+
+describe('batched access lines (the default for stdout)', () => {
+  const batched = () => {
+    const out = sink();
+    const logger = createLogger('info', out, { batch: true });
+    return { out, logger, access: batchedInfoLines(logger, accessFields, 'request')! };
+  };
+  const reqIds = (lines: string[]) => lines.map((l) => (JSON.parse(l) as { reqId?: string; msg: string }).reqId ?? (JSON.parse(l) as { msg: string }).msg);
+
+  it('writes nothing until 64 entries are queued, then all of them in order, each line as pino would write it', () => {
+    const { out, access } = batched();
+    for (let i = 0; i < 63; i++) access({ ...BASE, reqId: `r${i}` });
+    expect(out.lines).toHaveLength(0);
+    access({ ...BASE, reqId: 'r63' });
+    expect(reqIds(out.lines)).toEqual(Array.from({ length: 64 }, (_, i) => `r${i}`));
+    const viaPino = sink();
+    createLogger('info', viaPino).info({ ...BASE, reqId: 'r63' }, 'request');
+    expect(untimed(out.lines[63]!)).toBe(untimed(viaPino.lines[0]!));
+  });
+
+  it("keeps the order of the calls: queued lines go out before any of pino's own lines, and at flush", () => {
+    const { out, logger, access } = batched();
+    access({ ...BASE, reqId: 'first' });
+    access({ ...BASE, reqId: 'second' });
+    logger.warn({ upstream: 'x' }, 'upstream failed');
+    access({ ...BASE, reqId: 'third' });
+    expect(reqIds(out.lines)).toEqual(['first', 'second', 'upstream failed']);
+    logger.flush();
+    expect(reqIds(out.lines)).toEqual(['first', 'second', 'upstream failed', 'third']);
+  });
+
+  it('stamps each line with the time of its call, not of the write', async () => {
+    const { out, logger, access } = batched();
+    const before = Date.now();
+    access(BASE);
+    const afterCall = Date.now();
+    await new Promise((r) => setTimeout(r, 30));
+    logger.flush();
+    const t = Date.parse((JSON.parse(out.lines[0]!) as { time: string }).time);
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(t).toBeLessThanOrEqual(afterCall);
+  });
+
+  it('writes a lone queued line by itself shortly after (a quiet gateway still logs its requests)', async () => {
+    const { out, access } = batched();
+    access({ ...BASE, reqId: 'alone' });
+    const deadline = Date.now() + 5000;
+    while (out.lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(reqIds(out.lines)).toEqual(['alone']);
   });
 });
 
