@@ -12,6 +12,8 @@ const r1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 1
 const r2 = (x) => (x === null || x === undefined ? null : Math.round(x * 100) / 100);
 const medianOf = (rs, f) => (rs.length && rs.every((x) => f(x) !== null && f(x) !== undefined) ? median(rs.map(f)) : null);
 
+/** A difference in us with its sign: +4.6, -9.2 (a row cheaper than its reference in a noisy run says so plainly). */
+const signed = (d) => `${d >= 0 ? '+' : ''}${d.toFixed(1)}`;
 /** One summary per row: medians over its rounds, what went wrong, or why it was skipped. */
 function summarise(rows, runs) {
   return rows.map((row) => {
@@ -111,7 +113,7 @@ function judge(by, verify, maxOthers) {
   const cycleNote = (alg, s) => {
     const c = by[`raw-undici-cycle-${alg.toLowerCase()}`];
     return c?.cpuUsPerReq
-      ? `; over raw-undici-cycle-${alg.toLowerCase()} ${us(c)}, which forwards the same requests: +${(s.cpuUsPerReq - c.cpuUsPerReq).toFixed(1)} us`
+      ? `; over raw-undici-cycle-${alg.toLowerCase()} ${us(c)}, which forwards the same requests: ${signed(s.cpuUsPerReq - c.cpuUsPerReq)} us`
       : '';
   };
   // (2) a new token costs at most raw undici + 1.5 x node:crypto.verify of its algorithm; ahead of fastify-jwt; within 2x of HAProxy (RS256)
@@ -260,11 +262,11 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
     const acc = by['raw-undici-accounting'];
     const accUs = acc && !acc.skipped && acc.cpuUsPerReq !== null ? acc.cpuUsPerReq : null;
     for (const s of summary.filter((x) => /^(b-)?gatehouse/.test(x.row) && !x.skipped && x.cpuUsPerReq !== null && x.cpus === '1')) {
-      const beyondAcc = accUs !== null && s.load === 'none' ? `; +${(s.cpuUsPerReq - accUs).toFixed(1)} us over raw-undici-accounting` : '';
-      lines.push(`  ${pad(s.row, 28)} +${(s.cpuUsPerReq - raw.cpuUsPerReq).toFixed(1)} us over raw-undici${beyondAcc}`);
+      const beyondAcc = accUs !== null && s.load === 'none' ? `; ${signed(s.cpuUsPerReq - accUs)} us over raw-undici-accounting` : '';
+      lines.push(`  ${pad(s.row, 28)} ${signed(s.cpuUsPerReq - raw.cpuUsPerReq)} us over raw-undici${beyondAcc}`);
     }
     if (accUs !== null)
-      lines.push(`  ${pad('raw-undici-accounting', 28)} +${(accUs - raw.cpuUsPerReq).toFixed(1)} us over raw-undici (the access log line and metrics alone)`);
+      lines.push(`  ${pad('raw-undici-accounting', 28)} ${signed(accUs - raw.cpuUsPerReq)} us over raw-undici (the access log line and metrics alone)`);
   }
   if (lines.length) {
     out('Gatehouse CPU per request beyond the raw pass-through:');
