@@ -52,7 +52,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     batch ? batch.front() : dest,
   );
   OURS.set(logger, { dest, batch });
-  batch?.bind(logger);
   return logger;
 }
 
@@ -106,10 +105,8 @@ class LineBatch {
     (this.dest as { flushSync?: () => void }).flushSync?.();
   };
 
-  constructor(private readonly dest: pino.DestinationStream) {}
-
-  /** Ties the queue's life to the logger's: drained at exit. */
-  bind(_logger: Logger): void {
+  /** Drained at exit, like the writer behind it (a logger lives as long as its process). */
+  constructor(private readonly dest: pino.DestinationStream) {
     process.on('exit', this.onExit);
   }
 

@@ -35,6 +35,9 @@ class HotCounter<L extends string> {
   }
 }
 
+/** One value of a metric as prom-client's registry reads it. */
+type Sample = { metricName: string; labels: Record<string, string | number>; value: number };
+
 /**
  * A histogram with one label, observed on every proxied request. prom-client's
  * observe() validates and hashes the labels and copies objects each time
@@ -73,14 +76,8 @@ class HotHistogram<L extends string> {
   }
 
   /** prom-client's histogram data: cumulative `_bucket` values (le, then the label), `_sum` and `_count` per series. */
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: 'histogram';
-    aggregator: 'sum';
-    values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }>;
-  }> {
-    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Sample[] }> {
+    const values: Sample[] = [];
     for (const [labelValue, s] of this.series) {
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {

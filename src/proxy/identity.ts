@@ -51,7 +51,7 @@ export function identityValue(token: VerifiedToken, claim: string): string | nul
 export function encodeItem(v: unknown): string {
   if (typeof v === 'string') return encodeString(v);
   if (v === null || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v) ?? 'null';
-  return percentEncode(JSON.stringify(v) ?? 'null', JSON_SAFE);
+  return percentEncode(JSON.stringify(v) ?? 'null', JSON_KEEP);
 }
 
 const STRING_SAFE = /[A-Za-z0-9\-._~!$&'()*+/:;=?@]/;
@@ -65,13 +65,11 @@ function safeTable(safe: RegExp): Uint8Array {
   for (let c = 0; c < 128; c++) table[c] = safe.test(String.fromCharCode(c)) ? 1 : 0;
   return table;
 }
-const SAFE_TABLES = new Map<RegExp, Uint8Array>([
-  [STRING_SAFE, safeTable(STRING_SAFE)],
-  [JSON_SAFE, safeTable(JSON_SAFE)],
-]);
+const STRING_KEEP = safeTable(STRING_SAFE);
+const JSON_KEEP = safeTable(JSON_SAFE);
 
 function encodeString(text: string): string {
-  const out = percentEncode(text, STRING_SAFE);
+  const out = percentEncode(text, STRING_KEEP);
   return JSON_LITERAL.test(out) ? `%${out.charCodeAt(0).toString(16).toUpperCase()}${out.slice(1)}` : out;
 }
 
@@ -79,12 +77,11 @@ const HEX = '0123456789ABCDEF';
 const byte = (b: number) => `%${HEX[b >> 4] as string}${HEX[b & 15] as string}`;
 
 /**
- * UTF-8 percent-encoding of every character outside `safe`. A lone surrogate
+ * UTF-8 percent-encoding of every character `keep` (a safeTable) does not keep. A lone surrogate
  * (JSON can carry one) is encoded as its WTF-8 bytes rather than replaced by
  * U+FFFD, which would make two different strings look the same.
  */
-function percentEncode(text: string, safe: RegExp): string {
-  const keep = SAFE_TABLES.get(safe)!;
+function percentEncode(text: string, keep: Uint8Array): string {
   // most claim values (ids, e-mail addresses, role names) need no encoding: returned as they are
   let i = 0;
   while (i < text.length) {
