@@ -79,6 +79,13 @@ export const ROWS = [
     pool: 'es256',
     what: 'Gatehouse, new ES256 token per request, cache off, log info',
   },
+  {
+    name: 'sync-verify-new-rs256',
+    server: 'sync-verify-rs256',
+    load: 'cycle',
+    pool: 'rs256',
+    what: 'raw undici + a bare synchronous node:crypto.verify of the signature (no decoding, no claims), new RS256 token: the floor',
+  },
   { name: 'jose-new-rs256', server: 'jose-rs256', load: 'cycle', pool: 'rs256', what: 'raw undici + bare jose.jwtVerify, new RS256 token' },
   { name: 'jose-new-es256', server: 'jose-es256', load: 'cycle', pool: 'es256', what: 'raw undici + bare jose.jwtVerify, new ES256 token' },
   {
@@ -269,6 +276,7 @@ export const SERVERS = {
   ...(process.env.PEERS_AB_DIST
     ? { 'b-gatehouse-info': gateway('info', 'on', process.env.PEERS_AB_DIST), 'b-gatehouse-nocache': gateway('info', 'off', process.env.PEERS_AB_DIST) }
     : {}),
+  'sync-verify-rs256': nodePeer('undici-es256', (c) => ({ jwk: c.fixtures.keys.RS256.publicJwk })),
   'jose-rs256': nodePeer('undici-jose', (c) => ({ jwk: c.fixtures.keys.RS256.publicJwk, iss: RS_ISS, aud: AUD, alg: 'RS256' })),
   'jose-es256': nodePeer('undici-jose', (c) => ({ jwk: c.fixtures.keys.ES256.publicJwk, iss: ISS, aud: AUD, alg: 'ES256' })),
   'fastify-jwt-rs256': nodePeer('fastify-jwt', (c) => ({ pem: readFileSync(c.fixtures.keys.RS256.pem, 'utf8'), iss: RS_ISS, aud: AUD, alg: 'RS256' })),

@@ -5,7 +5,7 @@
 //   node bench/servers.mjs undici <upstream-origin>
 //   node bench/servers.mjs http-proxy <upstream-origin>
 //   node bench/servers.mjs undici-jose <upstream-origin>    raw-undici + bare jose.jwtVerify per request
-//   node bench/servers.mjs undici-es256 <upstream-origin>   raw-undici + a bare synchronous ES256 signature check
+//   node bench/servers.mjs undici-es256 <upstream-origin>   raw-undici + a bare synchronous signature check (ES256, or RS256 for an RSA key)
 //                                               (both: public JWK, iss, aud and alg (default ES256) in
 //                                               $BENCH_VERIFY_KEY as JSON)
 //   node bench/servers.mjs fastify-jwt <upstream-origin>    fastify + @fastify/jwt (fast-jwt, no verifier cache)
