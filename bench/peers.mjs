@@ -6,7 +6,7 @@
 // table, ratios to raw undici, and the four targets. See
 // bench/README.md, "Peers".
 //
-//   npm run bench:peers                      (builds dist/ first; ~11 min with the defaults)
+//   npm run bench:peers                      (builds dist/ first; ~14 min with the defaults)
 //   PEERS_QUICK=1 node bench/peers.mjs       (does every row run? 3 s x 1 round)
 //   PEERS_SECONDS=5 PEERS_ROUNDS=1 PEERS_ONLY=gatehouse-new-rs256,haproxy-new-rs256 node bench/peers.mjs
 //   PEERS_PROFILE=1 PEERS_QUICK=1 PEERS_ONLY=gatehouse-new-rs256 node bench/peers.mjs   (V8 CPU profiles)
