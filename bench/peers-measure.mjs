@@ -200,7 +200,20 @@ async function measureOnce(row, { seconds, warmup, backendPid, redisPid, loadCpu
     cache: cache0 && cache1 ? { hit: cache1.hit - cache0.hit, miss: cache1.miss - cache0.miss } : null,
     tokens: w.tokens,
     ...(w.statuses ? { statuses: w.statuses } : {}),
+    wrkOdd: wrkOdd(w, seconds),
   };
+}
+
+/**
+ * What looks wrong in wrk's own account of a run, or null: a run that lasted much longer than asked (its req/s is
+ * then low; target 4 is judged on req/s), or far more requests built by tokens.lua than wrk completed (each
+ * connection has at most one in flight).
+ */
+function wrkOdd(w, seconds) {
+  if (Math.abs(w.seconds - seconds) > 0.1 * seconds + 0.5) return `wrk ran ${w.seconds.toFixed(2)} s of the ${seconds} s asked`;
+  const sent = w.tokens?.sent;
+  if (typeof sent === 'number' && sent > w.requests + 2 * CONNECTIONS) return `tokens.lua built ${sent} requests, wrk completed ${w.requests}`;
+  return null;
 }
 
 /**
@@ -239,7 +252,7 @@ export async function measureRounds(rows, opts) {
 /** The progress line of one kept run (stderr). */
 function runLine(row, x, tag) {
   const bad = x.non2xx || x.errors ? `  !! ${x.non2xx} non-2xx, ${x.errors} socket errors${x.statuses ? ` ${JSON.stringify(x.statuses)}` : ''}` : '';
-  const pin = x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`;
+  const pin = (x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`) + (x.wrkOdd ? `  !! ${x.wrkOdd}` : '');
   const cache = x.cache && row.load !== 'none' ? `  cache hit ${x.cache.hit} / miss ${x.cache.miss}` : '';
   const tok =
     x.tokens?.mode === 'zipf'

@@ -266,6 +266,8 @@ export function report({ rows, runs, verifyRuns, opts, tools, backend, machine, 
     const notes = [];
     if (s.non2xx || s.errors) notes.push(`(!) ${s.non2xx} non-2xx, ${s.errors} socket errors`);
     if (!s.pinned) notes.push('(!) not pinned as asked');
+    const odd = s.runs.filter((x) => x.wrkOdd).length;
+    if (odd) notes.push(`(!) wrk's account of ${odd} run(s) looks wrong (see the progress lines)`);
     if (s.othersMax > opts.maxOthers) notes.push(`noisy (others up to ${s.othersMax.toFixed(2)})`);
     if (s.cpus !== '1') notes.push(`on cores ${s.cpus}`);
     if (s.cache && s.load !== 'none') notes.push(`cache hit ${s.cache.hit} / miss ${s.cache.miss}`);
