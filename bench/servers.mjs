@@ -363,45 +363,43 @@ function closeServer(server) {
 }
 
 /**
- * Gatehouse's per-request accounting and nothing else, for the raw pass-through: the access log line
- * (dist/gateway/finish.js accessFields through the logger's batchedInfoLines, to stdout, drained by the bench)
- * and Metrics.recordRequest, once the response has finished. What complete, redacted log lines cost by
- * themselves, next to the pass-through they are added to.
+ * Gatehouse's per-request accounting and nothing else, for the raw pass-through: a request id, then
+ * dist/gateway/finish.js's own finish once the response has finished (Metrics.recordRequest and the access log
+ * line through the logger's batchedInfoLines, to stdout, drained by the bench), on a context shaped as
+ * newContext makes it for an admitted public request. What complete, redacted log lines cost by themselves, next to
+ * the pass-through they are added to.
  */
 async function gatehouseAccounting() {
   const dist = new URL('../dist/', import.meta.url).href;
-  const [{ createLogger, batchedInfoLines }, { accessFields }, { Metrics }, { randomUUID }] = await Promise.all([
+  const [{ createLogger }, { createFinish }, { Metrics }, { requestIdOf }] = await Promise.all([
     import(`${dist}observe/log.js`),
     import(`${dist}gateway/finish.js`),
     import(`${dist}observe/metrics.js`),
-    import('node:crypto'),
+    import(`${dist}http/request-id.js`),
   ]);
-  const logger = createLogger('info');
-  const access = batchedInfoLines(logger, accessFields, 'request');
-  const metrics = new Metrics();
+  const route = { name: 'api' };
+  // finish only reads the logger and the metrics; there is no runtime to swap
+  const finish = createFinish({ current: () => null, logger: createLogger('info'), metrics: new Metrics() });
   return (req, res) => {
-    const startedAt = performance.now();
-    const reqId = randomUUID();
-    res.once('finish', () => {
-      const ms = performance.now() - startedAt;
-      metrics.recordRequest('api', res.statusCode, 'public', 'ok', ms / 1000);
-      if (!logger.isLevelEnabled('info')) return;
-      const path = req.url.split('?')[0];
-      access({
-        reqId,
-        method: req.method,
-        path,
-        route: 'api',
-        status: res.statusCode,
-        ms: Math.round(ms * 10) / 10,
-        auth: 'public',
-        reason: 'ok',
-        client: req.socket.remoteAddress,
-        sub: undefined,
-        upstream,
-        websocket: undefined,
-      });
-    });
+    const path = req.url.split('?')[0];
+    const ctx = {
+      req,
+      requestId: requestIdOf(req),
+      startedAt: performance.now(),
+      clientIp: req.socket.remoteAddress,
+      host: '',
+      path,
+      segments: [],
+      query: '',
+      route,
+      token: null,
+      credential: 'none',
+      sessionId: null,
+      identity: null,
+      outcome: 'public',
+      reason: 'ok',
+    };
+    res.once('finish', () => finish(ctx, res.statusCode, upstream));
   };
 }
 
