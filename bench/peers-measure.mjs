@@ -252,7 +252,8 @@ export async function measureRounds(rows, opts) {
 /** The progress line of one kept run (stderr). */
 function runLine(row, x, tag) {
   const bad = x.non2xx || x.errors ? `  !! ${x.non2xx} non-2xx, ${x.errors} socket errors${x.statuses ? ` ${JSON.stringify(x.statuses)}` : ''}` : '';
-  const pin = (x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`) + (x.wrkOdd ? `  !! ${x.wrkOdd}` : '');
+  const pin = x.pinned ? '' : `  !! not pinned as asked (${row.cpus}): ${JSON.stringify(x.affinity)}`;
+  const odd = x.wrkOdd ? `  !! ${x.wrkOdd}` : '';
   const cache = x.cache && row.load !== 'none' ? `  cache hit ${x.cache.hit} / miss ${x.cache.miss}` : '';
   const tok =
     x.tokens?.mode === 'zipf'
@@ -264,5 +265,5 @@ function runLine(row, x, tag) {
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
-  return `${tag}  ${row.name.padEnd(28)} ${x.rps.toFixed(0).padStart(6)} req/s  ${String(x.cpuUsPerReq ?? '-').padStart(6)} us/req  cpu ${cpu}; others ${x.others.toFixed(2)}${x.attempts > 1 ? ` (best of ${x.attempts})` : ''}${cache}${tok}${pin}${bad}\n`;
+  return `${tag}  ${row.name.padEnd(28)} ${x.rps.toFixed(0).padStart(6)} req/s  ${String(x.cpuUsPerReq ?? '-').padStart(6)} us/req  cpu ${cpu}; others ${x.others.toFixed(2)}${x.attempts > 1 ? ` (best of ${x.attempts})` : ''}${cache}${tok}${pin}${odd}${bad}\n`;
 }
