@@ -363,42 +363,29 @@ function closeServer(server) {
 }
 
 /**
- * Gatehouse's per-request accounting and nothing else, for the raw pass-through: a request id, then
+ * Gatehouse's per-request accounting and nothing else, for the raw pass-through: the context Gatehouse's own
+ * newContext makes (request id, start time, client address), marked as an admitted public request, then
  * dist/gateway/finish.js's own finish once the response has finished (Metrics.recordRequest and the access log
- * line through the logger's batchedInfoLines, to stdout, drained by the bench), on a context shaped as
- * newContext makes it for an admitted public request. What complete, redacted log lines cost by themselves, next to
- * the pass-through they are added to.
+ * line through the logger's batchedInfoLines, to stdout, drained by the bench). What complete, redacted log lines
+ * cost by themselves, next to the pass-through they are added to.
  */
 async function gatehouseAccounting() {
   const dist = new URL('../dist/', import.meta.url).href;
-  const [{ createLogger }, { createFinish }, { Metrics }, { requestIdOf }] = await Promise.all([
+  const [{ createLogger }, { createFinish, newContext }, { Metrics }, { trustedProxyList }] = await Promise.all([
     import(`${dist}observe/log.js`),
     import(`${dist}gateway/finish.js`),
     import(`${dist}observe/metrics.js`),
-    import(`${dist}http/request-id.js`),
+    import(`${dist}proxy/client-address.js`),
   ]);
   const route = { name: 'api' };
-  // finish only reads the logger and the metrics; there is no runtime to swap
-  const finish = createFinish({ current: () => null, logger: createLogger('info'), metrics: new Metrics() });
+  // newContext reads only the trusted-proxy settings of a runtime (none here); finish only the logger and metrics
+  const rt = { trusted: trustedProxyList([]), anyTrusted: false };
+  const finish = createFinish({ current: () => rt, logger: createLogger('info'), metrics: new Metrics() });
   return (req, res) => {
-    const path = req.url.split('?')[0];
-    const ctx = {
-      req,
-      requestId: requestIdOf(req),
-      startedAt: performance.now(),
-      clientIp: req.socket.remoteAddress,
-      host: '',
-      path,
-      segments: [],
-      query: '',
-      route,
-      token: null,
-      credential: 'none',
-      sessionId: null,
-      identity: null,
-      outcome: 'public',
-      reason: 'ok',
-    };
+    const ctx = newContext(req, rt);
+    ctx.path = req.url.split('?')[0];
+    ctx.route = route;
+    ctx.outcome = 'public';
     res.once('finish', () => finish(ctx, res.statusCode, upstream));
   };
 }
