@@ -217,7 +217,8 @@ function wrkOdd(w, seconds) {
 }
 
 /**
- * Every row once per round, in an order rotated each round (no row always first, or after the same neighbour);
+ * Every row once per round, in an order rotated each round (no row always first; each row still follows the same
+ * neighbour in every round but one, see bench/README.md on A/A runs);
  * `beforeRound(r)` runs first in each round (the node:crypto.verify loop). A run during which other processes used
  * more than `maxOthers` cores is measured again (at most twice per run, `maxRetries` in all), and the attempt with
  * the least other load is kept. Resolves with each row's runs, or null once `stopped()` says so.
