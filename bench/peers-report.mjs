@@ -62,13 +62,20 @@ function judge(by, verify, verifyRuns, maxOthers) {
     const rounds = [...new Set(rows[0].runs.map((x) => x.round))].filter((r) => r !== undefined);
     let passed = 0;
     let n = 0;
+    const ratios = [];
     for (const r of rounds) {
       const runs = rows.map((row) => row.runs.find((x) => x.round === r));
       if (runs.some((x) => !x || x.cpuUsPerReq === null || x.cpuUsPerReq === undefined)) continue;
       n++;
-      if (test(...runs, r).pass) passed++;
+      const one = test(...runs, r);
+      if (one.pass) passed++;
+      if (typeof one.values?.ratio === 'number') ratios.push(one.values.ratio);
     }
-    return n > 1 ? { passed, rounds: n } : null;
+    if (n < 2) return null;
+    // the ratio of each round's own runs: drift between rounds cancels, so with short runs and many rounds
+    // (PEERS_SECONDS=3 PEERS_ROUNDS=15) its median is steadier than the ratio of two medians
+    const paired = ratios.length === n ? { median: r2(median(ratios)), min: Math.min(...ratios), max: Math.max(...ratios) } : null;
+    return { passed, rounds: n, paired };
   };
   const add = (target, id, names, test) => {
     const rows = names.map((n) => by[n]);
@@ -91,8 +98,8 @@ function judge(by, verify, verifyRuns, maxOthers) {
       target,
       id,
       verdict,
-      ...(tally ? { roundsPassed: tally.passed, rounds: tally.rounds } : {}),
-      text: `${text}: ${verdict}${tally ? ` (holds in ${tally.passed} of ${tally.rounds} rounds taken alone)` : ''}${bad.length ? ` (${bad.map((s) => `${s.row}: ${s.non2xx} non-2xx, ${s.errors} socket errors${s.pinned ? '' : ', not pinned'}`).join('; ')})` : ''}${noisy.length ? ` (noisy: other processes used up to ${noisy.join(', ')} cores)` : ''}`,
+      ...(tally ? { roundsPassed: tally.passed, rounds: tally.rounds, ...(tally.paired ? { roundRatio: tally.paired } : {}) } : {}),
+      text: `${text}: ${verdict}${tally ? ` (holds in ${tally.passed} of ${tally.rounds} rounds taken alone${tally.paired ? `; the ratio round by round: median ${tally.paired.median.toFixed(2)}x, ${tally.paired.min.toFixed(2)}-${tally.paired.max.toFixed(2)}x` : ''})` : ''}${bad.length ? ` (${bad.map((s) => `${s.row}: ${s.non2xx} non-2xx, ${s.errors} socket errors${s.pinned ? '' : ', not pinned'}`).join('; ')})` : ''}${noisy.length ? ` (noisy: other processes used up to ${noisy.join(', ')} cores)` : ''}`,
       values,
       noisy: noisy.length > 0,
     });
