@@ -75,7 +75,11 @@ export interface SessionGate {
 export interface StageDeps {
   readonly sessions: SessionGate | null;
   readonly routes: readonly CompiledRoute[];
-  readonly verifier: { verify(token: string): VerifiedToken | Promise<VerifiedToken> };
+  readonly verifier: {
+    verify(token: string): VerifiedToken | Promise<VerifiedToken>;
+    /** true when this exact token was verified before and is still cached (extract skips its syntax scan); a bound function */
+    readonly accepted?: (token: string) => boolean;
+  };
   readonly store: Pick<RevocationStore, 'state' | 'check'>;
   readonly onStoreError: 'deny' | 'allow';
   /** counted when a request is served from the last mirror while the store is down (onStoreError: allow) */

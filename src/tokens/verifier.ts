@@ -56,6 +56,25 @@ const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
 export const REFRESH_TYP = 'refresh+jwt';
 export const ACCESS_TYP = 'at+jwt';
 
+/**
+ * The cache's key for a token: its last characters, from its signature. A
+ * request's token is a new string, and V8 hashes a new string in full before
+ * a Map lookup (about 1.6 ns a character here: 0.7 µs for a 450-character
+ * token, 2 µs for an IdP's 1,300-character one, on every cached request).
+ * The key only finds the entry: the entry holds the whole token, and a hit
+ * must equal it character for character. Two tokens with one key (a forged
+ * token that copies a cached token's signature) cost the second a cache
+ * miss, never the first one's identity.
+ */
+const CACHE_KEY_CHARS = 24;
+const cacheKey = (token: string): string => (token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token);
+
+/** A verified token in the cache, under cacheKey(token). */
+interface CacheEntry {
+  token: string;
+  verified: VerifiedToken;
+}
+
 /** An issuer as the verifier uses it: the entry, the jose options, and (when its key source has one) the synchronous key view. */
 interface Issuer {
   entry: IssuerEntry;
@@ -73,7 +92,7 @@ interface Issuer {
  */
 export class Verifier {
   private readonly byIss = new Map<string, Issuer>();
-  private readonly cache: LRUCache<string, VerifiedToken> | null;
+  private readonly cache: LRUCache<string, CacheEntry> | null;
   private readonly now: () => number;
   private readonly clockTolerance: number;
   private readonly maxTokenAge: number | undefined;
@@ -99,7 +118,7 @@ export class Verifier {
       this.byIss.set(entry.iss, { entry, rules, keys: fast ? keyViewOf(entry.getKey) : undefined });
     }
     this.cache =
-      opts.cacheMaxEntries > 0 ? new LRUCache<string, VerifiedToken>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
+      opts.cacheMaxEntries > 0 ? new LRUCache<string, CacheEntry>({ max: opts.cacheMaxEntries, ttlAutopurge: false, ttl: 1, allowStale: false }) : null;
   }
 
   /**
@@ -108,10 +127,10 @@ export class Verifier {
    * (GatewayError('invalid_token')), never a synchronous throw.
    */
   verify(token: string): VerifiedToken | Promise<VerifiedToken> {
-    const hit = this.cache?.get(token);
-    if (hit) {
+    const hit = this.cache?.get(cacheKey(token));
+    if (hit !== undefined && hit.token === token) {
       this.opts.onCache?.(true);
-      return hit;
+      return hit.verified;
     }
     this.opts.onCache?.(false);
     const nowMs = this.now();
@@ -136,6 +155,16 @@ export class Verifier {
     }
     return this.verifyWithJose(token, issuer);
   }
+
+  /**
+   * True when this exact token is in the cache and unexpired: it was verified
+   * (and passed preflight's compact-JWT check) before. Does not count as a
+   * cache lookup nor make the entry more recent; verify() does both.
+   */
+  readonly accepted = (token: string): boolean => {
+    const entry = this.cache?.peek(cacheKey(token));
+    return entry !== undefined && entry.token === token;
+  };
 
   private issuerFor({ header, payload }: Decoded): Issuer {
     const issuer = typeof payload.iss === 'string' ? this.byIss.get(payload.iss) : undefined;
@@ -202,7 +231,7 @@ export class Verifier {
     let until = verified.exp * 1000;
     if (this.opts.maxTokenAgeMs !== null && verified.iat !== undefined) until = Math.min(until, verified.iat * 1000 + this.opts.maxTokenAgeMs);
     const ttl = until - this.now();
-    if (this.cache && ttl > 0) this.cache.set(token, verified, { ttl });
+    if (this.cache && ttl > 0) this.cache.set(cacheKey(token), { token, verified }, { ttl });
     return verified;
   }
 

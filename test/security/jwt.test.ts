@@ -908,6 +908,11 @@ describe('SECURITY.md §1 JWT verification', () => {
     // a same-bytes re-encoding of a cached token is not a cache hit
     const [h, p, s] = parts(bob);
     await refused(`${h}.${p}.${trailingBitSibling(s) as string}`, 'bad_signature_encoding');
+    // the cache finds entries by a token's last characters (its signature's): bob's signature under other claims
+    // lands on bob's entry, which must not answer for it; it is verified, refused, and bob's entry stays bob's
+    const otherClaims = Buffer.from(JSON.stringify(validClaims(ISS_EC, { sub: 'mallory' }))).toString('base64url');
+    await refused(`${h}.${otherClaims}.${s}`, 'bad_signature');
+    expectOk(await send(bob), 'bob');
     await sleep(Math.max(0, (t + 2) * 1000 - Date.now()) + 50);
     await refused(short, 'expired');
   });

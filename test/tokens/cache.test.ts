@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, parts, signToken, writeJwkFile, type TestKey } from '../helpers/keys.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { expectAccepted, expectInvalidToken } from '../helpers/expect.js';
+import { expectAccepted, expectError, expectInvalidToken } from '../helpers/expect.js';
 import { forge, trailingBitSibling, validClaims, validHeader } from '../helpers/forge.js';
 import { metricValue, probe, sleep, type Answer } from '../helpers/http.js';
 
@@ -131,6 +131,43 @@ describe('entries', () => {
     const flipped = `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`;
     expectInvalidToken(await send(flipped), []);
     expectInvalidToken(await send(`${h}.${p}.${trailingBitSibling(s) as string}`), []);
+  });
+  it("a token that carries a cached token's signature (the cache's key) under other claims is refused, and the cached token still hits", async () => {
+    const dave = forge(key, validHeader(key), validClaims(ISS, { sub: 'dave' }));
+    expectAccepted(await send(dave));
+    const [h, , s] = parts(dave);
+    // same header and signature, so the same last characters: only the payload differs
+    const mallory = `${h}.${Buffer.from(JSON.stringify(validClaims(ISS, { sub: 'mallory' }))).toString('base64url')}.${s}`;
+    const c0 = await cacheCounts();
+    const seen = up.seen.length;
+    const refused = expectInvalidToken(await send(mallory), ['mallory']);
+    expect(refused.error_description).toBeDefined();
+    expect(up.seen.length).toBe(seen);
+    const c1 = await cacheCounts();
+    expect(c1.miss - c0.miss).toBe(1);
+    expect(c1.hit - c0.hit).toBe(0);
+    // the forgery did not displace or change dave's entry
+    expectAccepted(await send(dave));
+    expect(lastUser()).toBe('dave');
+    const c2 = await cacheCounts();
+    expect(c2.hit - c1.hit).toBe(1);
+  });
+  it('a cached token is still found in an Authorization header of any scheme case, and a header around it that is not "Bearer <token>" is still 400', async () => {
+    const erin = forge(key, validHeader(key), validClaims(ISS, { sub: 'erin' }));
+    expectAccepted(await send(erin));
+    const c0 = await cacheCounts();
+    expectAccepted(await probe(g.url, up, null, { authorization: `bEaReR ${erin}` }));
+    expect(lastUser()).toBe('erin');
+    expect((await cacheCounts()).hit - c0.hit).toBe(1);
+    for (const authorization of [`Bearer  ${erin}`, `Bearer\t${erin}`, `Bearer ${erin} x`, `Bearer ${erin},${erin}`]) {
+      const a = await probe(g.url, up, null, { authorization });
+      expectError(a, 400, 'invalid_request');
+      expect(a.reached, authorization).toBe(false);
+    }
+    // no space after the scheme
+    const a = await probe(g.url, up, null, { authorization: `Bearer${erin}` });
+    expectError(a, 400, 'invalid_request');
+    expect(a.reached).toBe(false);
   });
   it('the admin /metrics exposes hits and misses', async () => {
     const text = await (await fetch(`${g.adminUrl}/metrics`)).text();

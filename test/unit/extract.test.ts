@@ -104,4 +104,41 @@ describe('extractBearer', () => {
   it.each(['?my_access_token=abc', '?access_tokens=abc', '?q=access_token', '?a=access_token=x'])('%s is not a token parameter', (query) => {
     expect(extract([`Bearer ${T}`], query)).toEqual({ kind: 'bearer', token: T });
   });
+
+  describe('with a verifier that has accepted the token before (the scan skipped)', () => {
+    const asked: string[] = [];
+    const accepted = (t: string) => (asked.push(t), t === T);
+    const withAccepted = (value: string, query = '') => extractBearer(['Authorization', value], query, accepted);
+
+    it.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('scheme %s: the token, as without it', (scheme) => {
+      asked.length = 0;
+      expect(withAccepted(`${scheme} ${T}`)).toEqual({ kind: 'bearer', token: T });
+      expect(asked).toEqual([T]);
+    });
+
+    it.each([`Bearer  ${T}`, `Bearer\t${T}`, `Bearer${T}`, `Bearer ${T} x`, `Bearer ${T},${T}`, `Bearer ${T}=x`])(
+      '%j is what it is without the verifier: 400 malformed_authorization',
+      (value) => {
+        const e = refusal(() => withAccepted(value));
+        expect(e.status).toBe(400);
+        expect(e.reason).toBe('malformed_authorization');
+      },
+    );
+
+    it('other schemes, a missing header and a token in the query are unchanged; the verifier is only asked after "Bearer "', () => {
+      asked.length = 0;
+      expect(withAccepted(`Basic ${T}`)).toEqual({ kind: 'other-scheme' });
+      expect(extractBearer(['Host', 'x'], '', accepted)).toEqual({ kind: 'none' });
+      expect(refusal(() => withAccepted(`Bearer ${T}`, '?access_token=x')).reason).toBe('token_in_query');
+      expect(refusal(() => extractBearer(['Authorization', `Bearer ${T}`, 'authorization', `Bearer ${T}`], '', accepted)).reason).toBe(
+        'duplicate_authorization',
+      );
+      expect(asked).toEqual([]);
+    });
+
+    it('a token it has not accepted is checked as before', () => {
+      expect(withAccepted('Bearer abc.def.ghi=')).toEqual({ kind: 'bearer', token: 'abc.def.ghi=' });
+      expect(refusal(() => withAccepted('Bearer abc def')).reason).toBe('malformed_authorization');
+    });
+  });
 });
