@@ -1,0 +1,72 @@
+// Micro-benchmark of a cached token's admission (issue "Hot path per core"):
+// CPU per request of finding the bearer token in the headers and the
+// verifier's cache hit (pipeline/extract.ts + Verifier.verify), for a short
+// self-issued token and an IdP-sized one. Each request's header is a new
+// string, as Node's HTTP parser makes one per request. For scale, in the same
+// run: the same header scanned with the b64token regex, and a Map lookup by
+// the whole token: what finding a cached token cost before it was keyed by
+// the token's last characters (V8 hashes a new string in full, ~1.6 ns a
+// character).
+//
+//   npm run build && node bench/cached-micro.mjs
+//   MICRO_N=2000000 MICRO_ROUNDS=5 node bench/cached-micro.mjs
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { extractBearer } from '../dist/pipeline/extract.js';
+import { staticKeySource } from '../dist/tokens/jwks.js';
+import { Verifier } from '../dist/tokens/verifier.js';
+
+const N = Number(process.env.MICRO_N ?? 1_000_000);
+const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
+const ISS = 'https://idp.bench';
+const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)$/;
+
+/** A verifier with one ES256 token in its cache; `pad` characters of claims make the token longer. */
+async function setup(pad) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k', alg: 'ES256', use: 'sig' };
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { iss: ISS, aud: 'api', sub: 'user-1', iat: now, exp: now + 3600, jti: randomUUID(), roles: ['user'], scope: 'read write' };
+  const input = `${b64({ alg: 'ES256', kid: 'k', typ: 'JWT' })}.${b64(pad ? { ...claims, groups: 'g'.repeat(pad) } : claims)}`;
+  const token = `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  const source = staticKeySource([{ jwk, anyKid: false }]);
+  const issuer = { iss: ISS, audience: ['api'], algorithms: ['ES256'], rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: false };
+  const verifier = new Verifier({ issuers: [issuer], clockToleranceMs: 30_000, maxTokenAgeMs: null, maxTokenBytes: 8192, cacheMaxEntries: 100_000 });
+  const first = await verifier.verify(token);
+  const header = Buffer.from(`Bearer ${token}`, 'latin1');
+  // a new string per request, as the HTTP parser makes
+  const fresh = () => header.latin1Slice(0, header.length);
+  const raw = ['Host', 'gatehouse.bench', 'User-Agent', 'wrk', 'Authorization', ''];
+  const byWholeToken = new Map([[token, first]]);
+  const rows = {
+    'extract + cache hit (Gatehouse)': () => {
+      raw[5] = fresh();
+      const found = extractBearer(raw, '', verifier.accepted);
+      return verifier.verify(found.token) === first;
+    },
+    'reference: b64token regex': () => BEARER.exec(fresh()) !== null,
+    'reference: Map.get(whole token)': () => byWholeToken.get(fresh().slice(7)) === first,
+  };
+  return { length: token.length, rows };
+}
+
+function measure(fn) {
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < N; i++) if (!fn()) throw new Error('not accepted');
+  const used = process.cpuUsage(cpu);
+  return ((used.user + used.system) * 1000) / N;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.log(`node ${process.version}, ${N} requests per row and round, ${ROUNDS} rounds, CPU ns per request (median)`);
+for (const pad of [0, 850]) {
+  const { length, rows } = await setup(pad);
+  const names = Object.keys(rows);
+  for (const name of names) measure(rows[name]); // warm-up
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  for (let round = 0; round < ROUNDS; round++)
+    for (const name of names.map((_, i) => names[(i + round) % names.length])) samples[name].push(measure(rows[name]));
+  console.log(`\ntoken of ${length} characters`);
+  for (const name of names) console.log(`  ${name.padEnd(34)} ${median(samples[name]).toFixed(0).padStart(6)} ns`);
+}
