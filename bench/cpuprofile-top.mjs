@@ -14,6 +14,11 @@ if (!file) {
   process.exit(2);
 }
 const TOP = Number(topArg ?? 25);
+// `| head` closes the pipe early: stop quietly instead of printing a stack trace
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 const profile = JSON.parse(readFileSync(file, 'utf8'));
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 
