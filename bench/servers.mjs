@@ -88,7 +88,9 @@ async function startUndici(origin, admit = null, accounting = null) {
     res.end();
   };
   const forward = (req, res) => {
-    if (accounting) accounting(req, res);
+    // the accounting's end of the request, from undici's completion callback below: Gatehouse's forwarder calls
+    // its finish from its own end-of-response hook, with no 'finish' listener on the response, so neither does this
+    const done = accounting ? accounting(req) : null;
     const raw = req.rawHeaders;
     const headers = [];
     for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
@@ -102,6 +104,7 @@ async function startUndici(origin, admit = null, accounting = null) {
         return opaque;
       },
       (err) => {
+        if (done) done(err ? (res.headersSent ? res.statusCode : 502) : res.statusCode);
         if (err && !res.headersSent) {
           res.writeHead(502, { 'content-length': 0 });
           res.end();
@@ -365,7 +368,7 @@ function closeServer(server) {
 /**
  * Gatehouse's per-request accounting and nothing else, for the raw pass-through: the context Gatehouse's own
  * newContext makes (request id, start time, client address), marked as an admitted public request, then
- * dist/gateway/finish.js's own finish once the response has finished (Metrics.recordRequest and the access log
+ * dist/gateway/finish.js's own finish once undici reports the response done (Metrics.recordRequest and the access log
  * line through the logger's batchedInfoLines, to stdout, drained by the bench). What complete, redacted log lines
  * cost by themselves, next to the pass-through they are added to.
  */
@@ -381,12 +384,12 @@ async function gatehouseAccounting() {
   // newContext reads only the trusted-proxy settings of a runtime (none here); finish only the logger and metrics
   const rt = { trusted: trustedProxyList([]), anyTrusted: false };
   const finish = createFinish({ current: () => rt, logger: createLogger('info'), metrics: new Metrics() });
-  return (req, res) => {
+  return (req) => {
     const ctx = newContext(req, rt);
     ctx.path = req.url.split('?')[0];
     ctx.route = route;
     ctx.outcome = 'public';
-    res.once('finish', () => finish(ctx, res.statusCode, upstream));
+    return (status) => finish(ctx, status, upstream);
   };
 }
 
