@@ -83,18 +83,43 @@ export interface AccessEntry {
   websocket: true | undefined;
 }
 
+/** Printable ASCII except the quote and the backslash: a string of only these is its own JSON text between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A string as JSON: quoted as it is when nothing in it needs escaping (ids, paths, addresses, most subjects), else JSON.stringify. */
+const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+
+/**
+ * Strings of few distinct values (method, route name, outcome, reason id,
+ * upstream origin) serialised once each. Bounded all the same: a full map
+ * starts again.
+ */
+const QUOTED = new Map<string, string>();
+const MAX_QUOTED = 4096;
+function quoteKnown(s: string): string {
+  let q = QUOTED.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (QUOTED.size >= MAX_QUOTED) QUOTED.clear();
+    QUOTED.set(s, q);
+  }
+  return q;
+}
+
 /**
  * The entry serialised as pino would (batchedInfoLines): the hot path's one log
- * line without pino's walk over the object. Every string goes through
- * JSON.stringify, so a path or a token's `sub` cannot break the line.
+ * line without pino's walk over the object. Every string is escaped as
+ * JSON.stringify escapes it (quote, quoteKnown), so a path or a token's `sub`
+ * cannot break the line; nine JSON.stringify calls a line cost ~1 µs, most
+ * of it on strings that need no escaping.
  */
 export function accessFields(e: AccessEntry): string {
-  let out = `,"reqId":${JSON.stringify(e.reqId)}`;
-  if (e.method !== undefined) out += `,"method":${JSON.stringify(e.method)}`;
-  out += `,"path":${JSON.stringify(e.path)},"route":${JSON.stringify(e.route)},"status":${e.status},"ms":${Number.isFinite(e.ms) ? e.ms : null}`;
-  out += `,"auth":${JSON.stringify(e.auth)},"reason":${JSON.stringify(e.reason)},"client":${JSON.stringify(e.client)}`;
-  if (e.sub !== undefined) out += `,"sub":${JSON.stringify(e.sub)}`;
-  out += `,"upstream":${e.upstream === null ? 'null' : JSON.stringify(e.upstream)}`;
+  let out = `,"reqId":${quote(e.reqId)}`;
+  if (e.method !== undefined) out += `,"method":${quoteKnown(e.method)}`;
+  out += `,"path":${quote(e.path)},"route":${quoteKnown(e.route)},"status":${e.status},"ms":${Number.isFinite(e.ms) ? e.ms : null}`;
+  out += `,"auth":${quoteKnown(e.auth)},"reason":${quoteKnown(e.reason)},"client":${quote(e.client)}`;
+  if (e.sub !== undefined) out += `,"sub":${quote(e.sub)}`;
+  out += `,"upstream":${e.upstream === null ? 'null' : quoteKnown(e.upstream)}`;
   if (e.websocket) out += ',"websocket":true';
   return out;
 }

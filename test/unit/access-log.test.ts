@@ -25,6 +25,8 @@ const BASE: AccessEntry = {
   websocket: undefined,
 };
 
+const PRINTABLE = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).join('');
+
 /** Entries whose strings pino and the hand-written line must both carry intact. */
 const ENTRIES: AccessEntry[] = [
   BASE,
@@ -37,6 +39,19 @@ const ENTRIES: AccessEntry[] = [
   { ...BASE, ms: 0 },
   { ...BASE, ms: 12345.6, status: 599 },
   { ...BASE, client: '::1', reqId: 'client-sent-id_1.2' },
+  // every printable ASCII character (written as it is, but " and \\) and DEL, in the plain fields and in the few-valued ones
+  {
+    ...BASE,
+    path: PRINTABLE,
+    sub: `${PRINTABLE}\u007f`,
+    reqId: ' !#[]~',
+    route: `route "${PRINTABLE}"`,
+    reason: 'reason\\x',
+    auth: 'a"b',
+    method: 'M\u007f',
+    upstream: 'http://[::1]:80/"x"',
+  },
+  { ...BASE, path: '', sub: '', client: '' },
 ];
 
 /** A line without its timestamp, which the two writers take at different instants. */
