@@ -12,6 +12,7 @@
 //   MICRO_N=2000000 MICRO_ROUNDS=5 node bench/cached-micro.mjs
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { extractBearer } from '../dist/pipeline/extract.js';
+import { median } from './measure.mjs';
 import { staticKeySource } from '../dist/tokens/jwks.js';
 import { Verifier } from '../dist/tokens/verifier.js';
 
@@ -56,8 +57,6 @@ function measure(fn) {
   const used = process.cpuUsage(cpu);
   return ((used.user + used.system) * 1000) / N;
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`node ${process.version}, ${N} requests per row and round, ${ROUNDS} rounds, CPU ns per request (median)`);
 for (const pad of [0, 850]) {

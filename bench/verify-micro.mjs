@@ -17,6 +17,7 @@ import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { staticKeySource } from '../dist/tokens/jwks.js';
 import { Verifier } from '../dist/tokens/verifier.js';
+import { median } from './measure.mjs';
 
 const N = Number(process.env.MICRO_N ?? 5000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
@@ -65,8 +66,6 @@ async function measure(tokens, fn) {
   const used = process.cpuUsage(cpu);
   return { cpuUs: (used.user + used.system) / tokens.length, wallUs: Number(process.hrtime.bigint() - wall) / 1000 / tokens.length };
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   console.log(
