@@ -19,6 +19,19 @@ export interface VerifiedToken {
   roles: readonly string[];
   scopes: readonly string[];
   selfIssued: boolean;
+  /**
+   * The token's identity headers as forwarding last computed them, and the
+   * plan they were computed for (proxy/upstream-request.ts): a cached token's
+   * headers are encoded once. The token itself stays frozen; only this slot
+   * changes. Absent on tokens made elsewhere (tests): computed every time.
+   */
+  readonly headerMemo?: HeaderMemo;
+}
+
+/** See VerifiedToken.headerMemo: `plan` is an opaque key (the identity plan), `pairs` the header list computed for it. */
+export interface HeaderMemo {
+  plan: object | null;
+  pairs: readonly string[] | null;
 }
 
 export interface IssuerEntry {
@@ -226,6 +239,7 @@ export class Verifier {
       roles: Object.freeze(rolesFrom(claims, entry.rolesClaim)),
       scopes: Object.freeze(scopesFrom(claims, entry.scopeClaim)),
       selfIssued: entry.selfIssued,
+      headerMemo: { plan: null, pairs: null },
     });
     // Cached no longer than verification would pass: until exp, and until the token outgrows maxTokenAge.
     let until = verified.exp * 1000;
