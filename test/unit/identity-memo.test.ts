@@ -47,17 +47,8 @@ const req = {
   socket: { remoteAddress: '127.0.0.1' },
 } as unknown as IncomingMessage;
 const route = { preserveHost: false, stripPrefix: null } as unknown as RouteConfig;
-const ctx = (identity: VerifiedToken): ProxiedContext => ({
-  req,
-  requestId: 'r-1',
-  path: '/api/x',
-  query: '',
-  identity,
-  clientIp: '127.0.0.1',
-  host: 'gw.test',
-  credential: 'bearer',
-  token: 't',
-});
+const context = { req, requestId: 'r-1', path: '/api/x', query: '', clientIp: '127.0.0.1', host: 'gw.test', credential: 'bearer' as const, token: 't' };
+const ctx = (identity: VerifiedToken): ProxiedContext => ({ ...context, identity });
 
 /** The identity headers sent upstream: every header but the client's Accept and Gatehouse's fixed ones, by name. */
 function identityHeaders(token: VerifiedToken, plan: IdentityPlan): Record<string, string> {
