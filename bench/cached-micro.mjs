@@ -13,6 +13,7 @@
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { extractBearer } from '../dist/pipeline/extract.js';
 import { median } from './measure.mjs';
+import { inProcesses, isolatedRow, nsPerCall, report } from './micro.mjs';
 import { staticKeySource } from '../dist/tokens/jwks.js';
 import { Verifier } from '../dist/tokens/verifier.js';
 
@@ -51,21 +52,30 @@ async function setup(pad) {
   return { length: token.length, rows };
 }
 
-function measure(fn) {
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < N; i++) if (!fn()) throw new Error('not accepted');
-  const used = process.cpuUsage(cpu);
-  return ((used.user + used.system) * 1000) / N;
-}
-
-console.log(`node ${process.version}, ${N} requests per row and round, ${ROUNDS} rounds, CPU ns per request (median)`);
-for (const pad of [0, 850]) {
-  const { length, rows } = await setup(pad);
-  const names = Object.keys(rows);
-  for (const name of names) measure(rows[name]); // warm-up
-  const samples = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < ROUNDS; round++)
-    for (const name of names.map((_, i) => names[(i + round) % names.length])) samples[name].push(measure(rows[name]));
-  console.log(`\ntoken of ${length} characters`);
-  for (const name of names) console.log(`  ${name.padEnd(34)} ${median(samples[name]).toFixed(0).padStart(6)} ns`);
+// Rows are named "<pad>:<row>"; each runs in a process of its own (bench/micro.mjs), on a collected heap.
+const PADS = [0, 850];
+const row = isolatedRow();
+if (row !== null) {
+  const split = row.indexOf(':');
+  const { length, rows } = await setup(Number(row.slice(0, split)));
+  const fn = rows[row.slice(split + 1)];
+  nsPerCall(fn, N); // warm-up
+  report({ length, ns: nsPerCall(fn, N) });
+} else {
+  console.log(`node ${process.version}, ${N} requests per row and round, ${ROUNDS} rounds (a process per row and round), CPU ns per request (median)`);
+  const names = Object.keys((await setup(0)).rows);
+  const results = inProcesses(
+    import.meta.url,
+    PADS.flatMap((pad) => names.map((name) => `${pad}:${name}`)),
+    ROUNDS,
+  );
+  for (const pad of PADS) {
+    console.log(`\ntoken of ${results[`${pad}:${names[0]}`][0].length} characters`);
+    for (const name of names)
+      console.log(
+        `  ${name.padEnd(34)} ${median(results[`${pad}:${name}`].map((r) => r.ns))
+          .toFixed(0)
+          .padStart(6)} ns`,
+      );
+  }
 }

@@ -13,15 +13,8 @@
 import { identityPlan, identityValue } from '../dist/proxy/identity.js';
 import { trustedProxyList } from '../dist/proxy/client-address.js';
 import { upstreamHeaders } from '../dist/proxy/upstream-request.js';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { median } from './measure.mjs';
-
-// a full collection before each measurement, so that no row pays for the garbage (or the WeakMap) another left
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc');
+import { inProcesses, isolatedRow, nsPerCall, report } from './micro.mjs';
 
 const N = Number(process.env.MICRO_N ?? 1_000_000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
@@ -91,27 +84,13 @@ const rows = {
   'cached token: upstreamHeaders (Gatehouse)': () => upstreamHeaders(ctx(repeated), route, deps).length,
 };
 
-function measure(fn) {
-  gc();
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < N; i++) if (!fn()) throw new Error('no headers');
-  const used = process.cpuUsage(cpu);
-  return ((used.user + used.system) * 1000) / N;
-}
-
-// Each row runs in a process of its own (MICRO_ROW): in one process the rows disturbed each other (the same code
-// measured 900-3,500 ns depending on which rows ran before it, through the inline caches they left).
-if (process.env.MICRO_ROW !== undefined) {
-  const fn = rows[process.env.MICRO_ROW];
-  measure(fn); // warm-up
-  process.stdout.write(String(measure(fn)));
+// each row in a process of its own (bench/micro.mjs), on a collected heap
+const row = isolatedRow();
+if (row !== null) {
+  nsPerCall(rows[row], N); // warm-up
+  report(nsPerCall(rows[row], N));
 } else {
-  const results = Object.fromEntries(Object.keys(rows).map((name) => [name, []]));
-  for (let r = 0; r < ROUNDS; r++)
-    for (const name of Object.keys(rows)) {
-      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, MICRO_ROW: name } });
-      results[name].push(Number(out.toString()));
-    }
+  const results = inProcesses(import.meta.url, Object.keys(rows), ROUNDS);
   console.log(`identity headers, CPU ns per request (median of ${ROUNDS} processes of ${N} requests each; node ${process.version})`);
   for (const [name, runs] of Object.entries(results)) console.log(`  ${name.padEnd(46)} ${median(runs).toFixed(0).padStart(6)} ns`);
 }

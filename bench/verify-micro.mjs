@@ -12,27 +12,29 @@
 // jose rows include libuv's thread pool, where WebCrypto runs), divided by the
 // number of tokens; wall time per token is printed next to it. Each row is
 // the median of MICRO_ROUNDS rounds; each round of each row is a process of
-// its own (two warm-up passes, then the median of three) (the tokens are signed once, by the parent, and handed over in a
-// file). In one process the rows disturbed each other through the code they
-// left warm: the fast path measured 0 or 8.6 us above a bare crypto.verify
-// depending on which rows ran before it. Promises are kept
-// MICRO_CONCURRENCY in flight, as a server under load would.
-import { execFileSync } from 'node:child_process';
+// its own (bench/micro.mjs), warmed up by at least two passes and 10,000
+// tokens, then the median of three passes. The tokens are signed once, by
+// the parent, and handed over in a file. In one process the rows disturbed
+// each other through the code they left warm: the fast path measured 0 or
+// 8.6 us above a bare crypto.verify depending on which rows ran before it.
+// Promises are kept MICRO_CONCURRENCY in flight, as a server under load
+// would.
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { importJWK, jwtVerify } from 'jose';
 import { staticKeySource } from '../dist/tokens/jwks.js';
 import { Verifier } from '../dist/tokens/verifier.js';
 import { median } from './measure.mjs';
+import { inProcesses, isolatedRow, report } from './micro.mjs';
 
 const N = Number(process.env.MICRO_N ?? 5000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.MICRO_CONCURRENCY ?? 64);
 const ISS = 'https://idp.bench';
 const ALGS = ['RS256', 'ES256'];
+const WARM_UP_TOKENS = 10_000;
 const ROWS = ['Verifier, fast path', 'Verifier, jose only', 'bare node:crypto.verify', 'bare jose.jwtVerify'];
 
 const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -102,16 +104,17 @@ async function measure(tokens, fn) {
 }
 
 /**
- * One row in this process: two passes over every token to warm it up (the JIT compiles on threads of this
- * process, counted in its CPU), then the median of three measured passes.
+ * One row in this process: whole passes over the tokens to warm it up, at least two and at least
+ * WARM_UP_TOKENS tokens (the JIT compiles on threads of this process, counted in its CPU: with 2,000 calls of
+ * warm-up the fast path still read 10-15 us above a bare verify), then the median of three measured passes.
  */
 async function child(file, row) {
   const set = JSON.parse(readFileSync(file, 'utf8'));
   const fn = await rowFunction(row, set);
-  for (let i = 0; i < 2; i++) await drive(set.tokens, fn);
+  for (let done = 0; done < Math.max(2 * set.tokens.length, WARM_UP_TOKENS); done += set.tokens.length) await drive(set.tokens, fn);
   const passes = [];
   for (let i = 0; i < 3; i++) passes.push(await measure(set.tokens, fn));
-  process.stdout.write(JSON.stringify({ cpuUs: median(passes.map((m) => m.cpuUs)), wallUs: median(passes.map((m) => m.wallUs)) }));
+  report({ cpuUs: median(passes.map((m) => m.cpuUs)), wallUs: median(passes.map((m) => m.wallUs)) });
 }
 
 async function main() {
@@ -124,16 +127,9 @@ async function main() {
     for (const alg of ALGS) {
       const file = join(dir, `${alg}.json`);
       writeFileSync(file, JSON.stringify(signTokens(alg)));
-      const samples = Object.fromEntries(ROWS.map((n) => [n, { cpu: [], wall: [] }]));
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const name of ROWS) {
-          const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, MICRO_FILE: file, MICRO_ROW: name } });
-          const m = JSON.parse(out.toString());
-          samples[name].cpu.push(m.cpuUs);
-          samples[name].wall.push(m.wallUs);
-        }
-      }
-      for (const name of ROWS) results.push({ alg, name, cpu: median(samples[name].cpu), wall: median(samples[name].wall) });
+      process.env.MICRO_FILE = file; // read by each row's process (bench/micro.mjs passes the environment on)
+      const samples = inProcesses(import.meta.url, ROWS, ROUNDS);
+      for (const name of ROWS) results.push({ alg, name, cpu: median(samples[name].map((m) => m.cpuUs)), wall: median(samples[name].map((m) => m.wallUs)) });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -151,5 +147,5 @@ async function main() {
   }
 }
 
-if (process.env.MICRO_ROW !== undefined) await child(process.env.MICRO_FILE, process.env.MICRO_ROW);
+if (isolatedRow() !== null) await child(process.env.MICRO_FILE, isolatedRow());
 else await main();
