@@ -10,30 +10,21 @@
 //
 //   npm run build && node bench/cached-micro.mjs
 //   MICRO_N=2000000 MICRO_ROUNDS=5 node bench/cached-micro.mjs
-import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { extractBearer } from '../dist/pipeline/extract.js';
 import { median } from './measure.mjs';
-import { inProcesses, isolatedRow, nsPerCall, report } from './micro.mjs';
-import { staticKeySource } from '../dist/tokens/jwks.js';
-import { Verifier } from '../dist/tokens/verifier.js';
+import { inProcesses, isolatedRow, microVerifier, nsPerCall, report, signJwt } from './micro.mjs';
 
 const N = Number(process.env.MICRO_N ?? 1_000_000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
-const ISS = 'https://idp.bench';
-const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)$/;
 
 /** A verifier with one ES256 token in its cache; `pad` characters of claims make the token longer. */
 async function setup(pad) {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k', alg: 'ES256', use: 'sig' };
-  const now = Math.floor(Date.now() / 1000);
-  const claims = { iss: ISS, aud: 'api', sub: 'user-1', iat: now, exp: now + 3600, jti: randomUUID(), roles: ['user'], scope: 'read write' };
-  const input = `${b64({ alg: 'ES256', kid: 'k', typ: 'JWT' })}.${b64(pad ? { ...claims, groups: 'g'.repeat(pad) } : claims)}`;
-  const token = `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
-  const source = staticKeySource([{ jwk, anyKid: false }]);
-  const issuer = { iss: ISS, audience: ['api'], algorithms: ['ES256'], rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: false };
-  const verifier = new Verifier({ issuers: [issuer], clockToleranceMs: 30_000, maxTokenAgeMs: null, maxTokenBytes: 8192, cacheMaxEntries: 100_000 });
+  const token = signJwt(privateKey, 'ES256', 'k', 'user-1', pad ? { groups: 'g'.repeat(pad) } : {});
+  const verifier = microVerifier(jwk, 'ES256', { cacheMaxEntries: 100_000 });
   const first = await verifier.verify(token);
   const header = Buffer.from(`Bearer ${token}`, 'latin1');
   // a new string per request, as the HTTP parser makes

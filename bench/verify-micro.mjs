@@ -19,52 +19,39 @@
 // 8.6 us above a bare crypto.verify depending on which rows ran before it.
 // Promises are kept MICRO_CONCURRENCY in flight, as a server under load
 // would.
-import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importJWK, jwtVerify } from 'jose';
-import { staticKeySource } from '../dist/tokens/jwks.js';
-import { Verifier } from '../dist/tokens/verifier.js';
 import { median } from './measure.mjs';
-import { inProcesses, isolatedRow, report } from './micro.mjs';
+import { inProcesses, isolatedRow, MICRO_ISS, microVerifier, report, signJwt } from './micro.mjs';
 
 const N = Number(process.env.MICRO_N ?? 5000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.MICRO_CONCURRENCY ?? 64);
-const ISS = 'https://idp.bench';
 const ALGS = ['RS256', 'ES256'];
 const WARM_UP_TOKENS = 10_000;
 const ROWS = ['Verifier, fast path', 'Verifier, jose only', 'bare node:crypto.verify', 'bare jose.jwtVerify'];
-
-const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 /** A key pair and N distinct signed tokens: the public JWK and the tokens, as the parent hands them to each row's process. */
 function signTokens(alg) {
   const { privateKey, publicKey } = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const kid = `bench-${alg.toLowerCase()}`;
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
-  const now = Math.floor(Date.now() / 1000);
   const tokens = [];
-  for (let i = 0; i < N; i++) {
-    const input = `${b64({ alg, kid, typ: 'JWT' })}.${b64({ iss: ISS, aud: 'api', sub: `user-${i}`, iat: now, exp: now + 3600, jti: randomUUID(), roles: ['user'], scope: 'read write' })}`;
-    const sig = sign('sha256', Buffer.from(input), alg === 'RS256' ? privateKey : { key: privateKey, dsaEncoding: 'ieee-p1363' });
-    tokens.push(`${input}.${sig.toString('base64url')}`);
-  }
+  for (let i = 0; i < N; i++) tokens.push(signJwt(privateKey, alg, kid, `user-${i}`));
   return { alg, jwk, tokens };
 }
 
 /** The function of one row, for the tokens of one algorithm. */
 async function rowFunction(row, { alg, jwk }) {
-  const source = staticKeySource([{ jwk, anyKid: false }]);
-  const entry = { iss: ISS, audience: ['api'], algorithms: [alg], rolesClaim: ['roles'], scopeClaim: ['scope'], getKey: source.getKey, selfIssued: false };
-  const options = { issuers: [entry], clockToleranceMs: 30_000, maxTokenAgeMs: null, maxTokenBytes: 8192, cacheMaxEntries: 0 };
   if (row === 'Verifier, fast path') {
-    const fast = new Verifier(options);
+    const fast = microVerifier(jwk, alg, { cacheMaxEntries: 0 });
     return (t) => fast.verify(t);
   }
   if (row === 'Verifier, jose only') {
-    const jose = new Verifier({ ...options, fastPath: false });
+    const jose = microVerifier(jwk, alg, { cacheMaxEntries: 0, fastPath: false });
     return (t) => jose.verify(t);
   }
   if (row === 'bare node:crypto.verify') {
@@ -76,7 +63,7 @@ async function rowFunction(row, { alg, jwk }) {
     };
   }
   const key = await importJWK(jwk, alg);
-  return (t) => jwtVerify(t, key, { issuer: ISS, audience: 'api', algorithms: [alg] });
+  return (t) => jwtVerify(t, key, { issuer: MICRO_ISS, audience: 'api', algorithms: [alg] });
 }
 
 /** runs `fn` on every token, at most CONCURRENCY promises in flight; throws if one is refused */
