@@ -140,10 +140,10 @@ export class Verifier {
    * (GatewayError('invalid_token')), never a synchronous throw.
    */
   verify(token: string): VerifiedToken | Promise<VerifiedToken> {
-    const hit = this.cache?.get(cacheKey(token));
-    if (hit !== undefined && hit.token === token) {
+    const hit = this.cached(token, true);
+    if (hit !== undefined) {
       this.opts.onCache?.(true);
-      return hit.verified;
+      return hit;
     }
     this.opts.onCache?.(false);
     const nowMs = this.now();
@@ -174,10 +174,18 @@ export class Verifier {
    * (and passed preflight's compact-JWT check) before. Does not count as a
    * cache lookup nor make the entry more recent; verify() does both.
    */
-  readonly accepted = (token: string): boolean => {
-    const entry = this.cache?.peek(cacheKey(token));
-    return entry !== undefined && entry.token === token;
-  };
+  readonly accepted = (token: string): boolean => this.cached(token, false) !== undefined;
+
+  /**
+   * The cached verification of this exact token: the entry found by its key
+   * must hold the same token, character for character. `touch`: a lookup
+   * (the entry becomes the most recent) rather than a peek.
+   */
+  private cached(token: string, touch: boolean): VerifiedToken | undefined {
+    const key = cacheKey(token);
+    const entry = touch ? this.cache?.get(key) : this.cache?.peek(key);
+    return entry !== undefined && entry.token === token ? entry.verified : undefined;
+  }
 
   private issuerFor({ header, payload }: Decoded): Issuer {
     const issuer = typeof payload.iss === 'string' ? this.byIss.get(payload.iss) : undefined;
